@@ -3,11 +3,36 @@
 //! The engine authenticates API clients, answers the OAuth2 endpoints itself (token,
 //! revocation, introspection, metadata), keeps the revocation status of every token in an
 //! in-process cache, and admits all other traffic with the caller's identity attached.
+//!
+//! It ships as a tower layer ([`OAuthEdgeLayer`]) and as the `oauth-edge` pingora gateway;
+//! both are thin adapters over one [`Edge`].
 
+pub mod admission;
+pub mod cache;
+pub mod clients;
+pub mod config;
+pub mod credentials;
+pub mod edge;
+mod endpoints;
+pub mod error;
+pub mod grants;
+pub mod layer;
+pub mod params;
+pub mod profiles;
 pub mod scope;
 pub mod secret;
 pub mod store;
 pub mod tokens;
+pub mod users;
+
+pub use admission::{Admission, Identity, Via};
+pub use config::Config;
+pub use edge::{BuildError, Edge, EdgeBuilder, Endpoint, Target};
+pub use endpoints::json as json_response;
+pub use error::{ErrorCode, OAuthError};
+pub use layer::{OAuthEdge, OAuthEdgeLayer, PeerAddr};
+pub use scope::Scopes;
+pub use secret::Secret;
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> store::UnixTime {

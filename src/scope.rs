@@ -1,10 +1,19 @@
 //! Scope sets (RFC 6749 3.3): space-delimited, order-free, case-sensitive.
 
 use std::fmt;
+use std::sync::Arc;
 
-/// A set of scope tokens, kept sorted and without duplicates.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Scopes(Vec<Box<str>>);
+/// A set of scope tokens, kept as one normalised string: sorted, without duplicates, joined by
+/// single spaces. Cloning is a reference-count increment, and the string is ready to be a
+/// header value.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Scopes(Arc<str>);
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Scopes(Arc::from(""))
+    }
+}
 
 /// A scope string that breaks RFC 6749 3.3's grammar.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,7 +24,7 @@ impl Scopes {
     /// Parses a space-delimited scope string. Several spaces in a row are tolerated; characters
     /// outside `%x21 / %x23-5B / %x5D-7E` are not.
     pub fn parse(s: &str) -> Result<Self, BadScope> {
-        let mut v: Vec<Box<str>> = Vec::new();
+        let mut v: Vec<&str> = Vec::new();
         for tok in s.split(' ').filter(|t| !t.is_empty()) {
             if !tok
                 .bytes()
@@ -23,40 +32,24 @@ impl Scopes {
             {
                 return Err(BadScope);
             }
-            v.push(tok.into());
+            v.push(tok);
         }
-        v.sort();
-        v.dedup();
-        Ok(Scopes(v))
-    }
-
-    /// Builds a set from known-good scope tokens.
-    pub fn from_iter<I: IntoIterator<Item = S>, S: AsRef<str>>(it: I) -> Self {
-        let mut v: Vec<Box<str>> = it.into_iter().map(|s| s.as_ref().into()).collect();
-        v.sort();
-        v.dedup();
-        Scopes(v)
+        Ok(Self::from_iter(v))
     }
 
     /// True when every scope of `self` is in `other`.
     pub fn is_subset(&self, other: &Scopes) -> bool {
-        self.0.iter().all(|s| other.contains(s))
+        self.iter().all(|s| other.contains(s))
     }
 
     /// True when the set holds `scope`.
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+        self.iter().any(|s| s == scope)
     }
 
     /// The scopes of `self` that are also in `other`.
     pub fn intersect(&self, other: &Scopes) -> Scopes {
-        Scopes(
-            self.0
-                .iter()
-                .filter(|s| other.contains(s))
-                .cloned()
-                .collect(),
-        )
+        Self::from_iter(self.iter().filter(|s| other.contains(s)))
     }
 
     /// True for the empty set.
@@ -66,25 +59,34 @@ impl Scopes {
 
     /// The scopes, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|s| &**s)
+        self.0.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// The normalised space-separated form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Builds a set from known-good scope tokens.
+impl<S: AsRef<str>> FromIterator<S> for Scopes {
+    fn from_iter<I: IntoIterator<Item = S>>(it: I) -> Self {
+        let mut v: Vec<String> = it.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        v.sort();
+        v.dedup();
+        Scopes(v.join(" ").into())
     }
 }
 
 impl fmt::Display for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, s) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(s)?;
-        }
-        Ok(())
+        f.write_str(&self.0)
     }
 }
 
 impl fmt::Debug for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Scopes(\"{self}\")")
+        write!(f, "Scopes({:?})", &*self.0)
     }
 }
 

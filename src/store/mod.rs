@@ -8,8 +8,12 @@
 //! backend, so two callers can never both win.
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteStore, Synchronous};
 
 use async_trait::async_trait;
 

@@ -1,0 +1,415 @@
+//! The passthrough decision: match the route, check the bearer token or the client
+//! credentials and the scopes, and produce the caller's [`Identity`].
+//!
+//! Failures are RFC 6750 answers: 401 with `WWW-Authenticate: Bearer` (and no error code when
+//! no credentials were sent), 403 `insufficient_scope`, 400 `invalid_request`, and 503 when
+//! the store cannot be asked about an uncached token. Forged tokens are refused in CPU.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri};
+
+use crate::config::{AuthMethod, Config, Require};
+use crate::credentials::{self, Authorization, IBM_CLIENT_SECRET};
+use crate::edge::Edge;
+use crate::error::{ErrorCode, OAuthError};
+use crate::params::Params;
+use crate::scope::Scopes;
+
+/// Who the caller is, as handed to the upstream and put in request extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The client.
+    pub client_id: Arc<str>,
+    /// The resource owner, when the token has one.
+    pub user: Option<Arc<str>>,
+    /// The scopes the caller holds.
+    pub scopes: Scopes,
+    /// How the caller proved it.
+    pub via: Via,
+}
+
+/// How an [`Identity`] was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A bearer access token.
+    Bearer,
+    /// Client credentials.
+    Client(AuthMethod),
+}
+
+/// The outcome of admission.
+#[derive(Debug)]
+pub enum Admission {
+    /// Go on; `None` on routes that require nothing.
+    Allow(Option<Identity>),
+    /// Answer with this response instead.
+    Deny(Response<Bytes>),
+}
+
+/// A passthrough route, checked and ready.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Path prefix.
+    pub path: String,
+    /// Host, when the route is bound to one.
+    pub host: Option<String>,
+    /// What the route requires.
+    pub require: Require,
+    /// Scopes required.
+    pub scopes: Scopes,
+    /// Whether the bearer token goes on to the upstream.
+    pub forward_bearer: bool,
+    /// The gateway's upstream name.
+    pub upstream: Option<String>,
+}
+
+/// The routes, most specific first, and the default for requests that match none.
+#[derive(Debug)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+    identity: [HeaderName; 3],
+}
+
+impl RouteTable {
+    pub(crate) fn new(config: &Config) -> Self {
+        let mut routes: Vec<Route> = config
+            .routes
+            .iter()
+            .map(|r| Route {
+                path: r.path.trim_end_matches('/').to_string(),
+                host: r.host.as_ref().map(|h| h.to_ascii_lowercase()),
+                require: r.require,
+                scopes: Scopes::from_iter(&r.scopes),
+                forward_bearer: r.forward_bearer,
+                upstream: r.upstream.clone(),
+            })
+            .collect();
+        // Host-bound routes first, then longer prefixes: the first match is the best one.
+        routes.sort_by(|a, b| {
+            b.host
+                .is_some()
+                .cmp(&a.host.is_some())
+                .then(b.path.len().cmp(&a.path.len()))
+        });
+        routes.push(Route {
+            path: String::new(),
+            host: None,
+            require: config.passthrough.default_require,
+            scopes: Scopes::default(),
+            forward_bearer: false,
+            upstream: None,
+        });
+        let h = &config.passthrough.identity_headers;
+        let name = |s: &str| HeaderName::from_bytes(s.to_ascii_lowercase().as_bytes());
+        let identity = [
+            name(&h.client_id).expect("validated header name"),
+            name(&h.user).expect("validated header name"),
+            name(&h.scope).expect("validated header name"),
+        ];
+        RouteTable { routes, identity }
+    }
+
+    /// The index of the best route for `host` and `path`; the default route when none
+    /// matches.
+    pub(crate) fn find(&self, host: Option<&str>, path: &str) -> usize {
+        self.routes
+            .iter()
+            .position(|r| {
+                let host_ok = match (&r.host, host) {
+                    (None, _) => true,
+                    (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
+                    (Some(_), None) => false,
+                };
+                host_ok
+                    && path.starts_with(r.path.as_str())
+                    && matches!(path.as_bytes().get(r.path.len()), None | Some(b'/'))
+            })
+            .unwrap_or(self.routes.len() - 1)
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &Route {
+        &self.routes[i.min(self.routes.len() - 1)]
+    }
+
+    /// Every route, default last.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+}
+
+pub(crate) async fn admit(
+    edge: &Edge,
+    route: &Route,
+    head: &http::request::Parts,
+    peer: Option<IpAddr>,
+) -> Admission {
+    let result = match route.require {
+        Require::None => return Admission::Allow(None),
+        Require::Bearer => bearer(edge, route, &head.headers).await,
+        Require::Client => client(edge, route, head, peer).await,
+        Require::Either => {
+            let has_bearer = head.headers.get(header::AUTHORIZATION).is_some_and(|v| {
+                v.as_bytes()
+                    .get(..7)
+                    .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
+            });
+            if has_bearer {
+                bearer(edge, route, &head.headers).await
+            } else {
+                client(edge, route, head, peer).await
+            }
+        }
+    };
+    match result {
+        Ok(identity) => Admission::Allow(Some(identity)),
+        Err(resp) => Admission::Deny(resp),
+    }
+}
+
+async fn bearer(
+    edge: &Edge,
+    route: &Route,
+    headers: &HeaderMap,
+) -> Result<Identity, Response<Bytes>> {
+    let token = match credentials::authorization(headers) {
+        Ok(Authorization::Bearer(t)) => t,
+        Ok(_) => return Err(bearer_error(None, None)),
+        Err(_) => {
+            return Err(bearer_error(
+                Some((ErrorCode::InvalidRequest, "malformed Authorization header")),
+                None,
+            ))
+        }
+    };
+    let invalid = || {
+        bearer_error(
+            Some((ErrorCode::InvalidClient, "the access token is invalid")),
+            None,
+        )
+    };
+    let Ok((kind, hash)) = edge.codec().verify(token.expose()) else {
+        return Err(invalid());
+    };
+    if kind != crate::tokens::TokenKind::Access {
+        return Err(invalid());
+    }
+    let t = match edge.status_by_hash(hash).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(invalid()),
+        Err(e) => {
+            tracing::error!(error = %e, "store unavailable during admission");
+            return Err(unavailable());
+        }
+    };
+    if !route.scopes.is_subset(&t.scopes) {
+        return Err(bearer_error(
+            Some((
+                ErrorCode::InvalidScope,
+                "the access token lacks a required scope",
+            )),
+            Some(&route.scopes),
+        ));
+    }
+    Ok(Identity {
+        client_id: t.client_id.clone(),
+        user: t.user.clone(),
+        scopes: t.scopes.clone(),
+        via: Via::Bearer,
+    })
+}
+
+async fn client(
+    edge: &Edge,
+    route: &Route,
+    head: &http::request::Parts,
+    peer: Option<IpAddr>,
+) -> Result<Identity, Response<Bytes>> {
+    // Passthrough bodies are never read: only the query and headers can carry credentials.
+    let params =
+        Params::parse(head.uri.query(), b"").map_err(|e| crate::profiles::rfc_error(&e))?;
+    let allowed = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretHeader,
+        AuthMethod::ClientCredentialsBearer,
+        AuthMethod::None,
+    ];
+    let auth = edge
+        .authenticate_client(head, &params, &allowed, true, peer)
+        .await
+        .map_err(|mut e| {
+            if e.code == ErrorCode::InvalidClient && e.challenge.is_none() {
+                e.challenge = Some(crate::error::Challenge::Basic);
+            }
+            crate::profiles::rfc_error(&e)
+        })?;
+    if !route.scopes.is_subset(&auth.client.scopes) {
+        return Err(crate::profiles::rfc_error(
+            &OAuthError::invalid_scope("the client lacks a required scope")
+                .with_status(StatusCode::FORBIDDEN),
+        ));
+    }
+    Ok(Identity {
+        client_id: auth.client.id.clone(),
+        user: None,
+        scopes: auth.client.scopes.clone(),
+        via: Via::Client(auth.method),
+    })
+}
+
+/// An RFC 6750 3 answer. `error` is `None` when the request carried no credentials (3.1:
+/// no error code then). `InvalidClient` stands for `invalid_token`, `InvalidScope` for
+/// `insufficient_scope`.
+fn bearer_error(
+    error: Option<(ErrorCode, &'static str)>,
+    scope: Option<&Scopes>,
+) -> Response<Bytes> {
+    let (status, code, desc) = match error {
+        None => (
+            StatusCode::UNAUTHORIZED,
+            None,
+            "an access token is required",
+        ),
+        Some((ErrorCode::InvalidRequest, d)) => {
+            (StatusCode::BAD_REQUEST, Some("invalid_request"), d)
+        }
+        Some((ErrorCode::InvalidScope, d)) => {
+            (StatusCode::FORBIDDEN, Some("insufficient_scope"), d)
+        }
+        Some((_, d)) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), d),
+    };
+    let mut challenge = String::from("Bearer realm=\"oauth-edge\"");
+    if let Some(c) = code {
+        challenge.push_str(&format!(", error=\"{c}\", error_description=\"{desc}\""));
+    }
+    if let Some(s) = scope {
+        challenge.push_str(&format!(", scope=\"{s}\""));
+    }
+    let body = serde_json::json!({
+        "error": code.unwrap_or("unauthorized"),
+        "error_description": desc,
+    });
+    let mut r = crate::endpoints::json(status, Bytes::from(body.to_string()));
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+fn unavailable() -> Response<Bytes> {
+    crate::profiles::rfc_error(&OAuthError::unavailable())
+}
+
+/// True when `name` is `target` written with `_` for `-` (names are already lower case).
+fn same_header(name: &str, target: &str) -> bool {
+    name.len() == target.len()
+        && name
+            .bytes()
+            .zip(target.bytes())
+            .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
+}
+
+pub(crate) fn forward(
+    table: &RouteTable,
+    route: &Route,
+    identity: Option<&Identity>,
+    headers: &mut HeaderMap,
+    uri: &mut Uri,
+) {
+    // Every incoming copy of an identity header goes, whatever its spelling.
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| {
+            table
+                .identity
+                .iter()
+                .any(|t| same_header(k.as_str(), t.as_str()))
+        })
+        .cloned()
+        .collect();
+    for k in spoofed {
+        headers.remove(&k);
+    }
+    // Client secrets never reach the upstream; the bearer token only where the route says.
+    let drop_auth = headers.get(header::AUTHORIZATION).is_some_and(|v| {
+        let b = v.as_bytes();
+        let is = |s: &[u8]| b.len() > s.len() && b[..s.len()].eq_ignore_ascii_case(s);
+        is(b"basic ") || (is(b"bearer ") && !route.forward_bearer)
+    });
+    if drop_auth {
+        headers.remove(header::AUTHORIZATION);
+    }
+    headers.remove(IBM_CLIENT_SECRET);
+    strip_query_secret(uri);
+    if let Some(id) = identity {
+        let [client, user, scope] = &table.identity;
+        if let Ok(v) = HeaderValue::from_str(&id.client_id) {
+            headers.insert(client.clone(), v);
+        }
+        if let Some(u) = id
+            .user
+            .as_deref()
+            .and_then(|u| HeaderValue::from_str(u).ok())
+        {
+            headers.insert(user.clone(), u);
+        }
+        if let Ok(v) = HeaderValue::from_str(id.scopes.as_str()) {
+            headers.insert(scope.clone(), v);
+        }
+    }
+}
+
+/// Removes every `client_secret` parameter from the query, keeping the rest byte for byte.
+fn strip_query_secret(uri: &mut Uri) {
+    let Some(q) = uri.query() else { return };
+    let is_secret = |p: &&str| {
+        let name = p.split('=').next().unwrap_or("");
+        name == "client_secret"
+            || percent_encoding::percent_decode_str(name)
+                .decode_utf8()
+                .is_ok_and(|n| n == "client_secret")
+    };
+    if !q.split('&').any(|p| is_secret(&p)) {
+        return;
+    }
+    let kept: Vec<&str> = q.split('&').filter(|p| !is_secret(p)).collect();
+    let path = uri.path();
+    let pq = if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(pq) = pq.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(u) = Uri::from_parts(parts) {
+            *uri = u;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_secrets_are_removed_and_the_rest_kept() {
+        let mut u: Uri = "/api/x?a=1&client_secret=s&client_id=c&b=%20"
+            .parse()
+            .unwrap();
+        strip_query_secret(&mut u);
+        assert_eq!(u.to_string(), "/api/x?a=1&client_id=c&b=%20");
+        let mut u: Uri = "/api/x?client%5Fsecret=s".parse().unwrap();
+        strip_query_secret(&mut u);
+        assert_eq!(u.to_string(), "/api/x");
+    }
+
+    #[test]
+    fn underscored_identity_headers_count_as_the_same() {
+        assert!(same_header("x_oauth_user", "x-oauth-user"));
+        assert!(same_header("x-oauth-user", "x-oauth-user"));
+        assert!(!same_header("x-oauth-users", "x-oauth-user"));
+    }
+}

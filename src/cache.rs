@@ -1,0 +1,332 @@
+//! The token-status cache.
+//!
+//! A moka cache maps [`TokenHash`] → what the store said about the token. An entry lives at
+//! most `min(cache ttl, token expiry)` (time to live, never idle expiry, so traffic cannot keep
+//! a stale entry alive); unknown tokens are remembered for the shorter `negative_ttl`.
+//! Concurrent misses on one hash share one store read (`try_get_with`), and a store error is
+//! never cached.
+//!
+//! Revocation acts on families, and the cache cannot list a family's entries. So a revoked
+//! family is also written to a marker set that lives longer than any entry can, and every hit
+//! is checked against it. That also closes the race where a store read that started before
+//! a revocation lands in the cache after it: the marker refuses the stale entry.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+
+use crate::config::CacheConfig;
+use crate::scope::Scopes;
+use crate::store::{StoreError, TokenRecord, UnixTime};
+use crate::tokens::{FamilyId, TokenHash, TokenKind};
+
+/// What the edge remembers about a live-or-dead token. Small on purpose: see the memory
+/// budget in ARCHITECTURE.md.
+#[derive(Debug)]
+pub struct CachedToken {
+    /// The token's kind.
+    pub kind: TokenKind,
+    /// Its family.
+    pub family: FamilyId,
+    /// The client it was issued to.
+    pub client_id: Arc<str>,
+    /// The resource owner, if any.
+    pub user: Option<Arc<str>>,
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// True when it came from `client_credentials`: it then stands for its client.
+    pub client_credentials: bool,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+    /// When it expires.
+    pub expires_at: Option<UnixTime>,
+    /// Revoked in the store when read.
+    pub revoked: bool,
+}
+
+impl CachedToken {
+    /// Converts a store record.
+    pub fn from_record(r: &TokenRecord) -> Self {
+        CachedToken {
+            kind: r.kind,
+            family: r.family,
+            client_id: r.client_id.as_str().into(),
+            user: r.user.as_deref().map(Into::into),
+            scopes: r.scopes.clone(),
+            client_credentials: r.grant_type == "client_credentials",
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            revoked: r.revoked,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Entry {
+    Known(Arc<CachedToken>),
+    Unknown,
+}
+
+struct Lifetimes {
+    ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl Expiry<TokenHash, Entry> for Lifetimes {
+    fn expire_after_create(&self, _: &TokenHash, v: &Entry, _: Instant) -> Option<Duration> {
+        Some(match v {
+            Entry::Unknown => self.negative_ttl,
+            Entry::Known(t) if t.revoked => self.ttl,
+            Entry::Known(t) => match t.expires_at {
+                None => self.ttl,
+                Some(exp) => {
+                    let left = u64::try_from(exp - crate::unix_now()).unwrap_or(0);
+                    self.ttl.min(Duration::from_secs(left))
+                }
+            },
+        })
+    }
+}
+
+/// Counters for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: AtomicU64,
+    /// Lookups that went to the store.
+    pub misses: AtomicU64,
+}
+
+/// The cache. Cheap to share behind the edge's `Arc`.
+pub struct TokenCache {
+    entries: moka::future::Cache<TokenHash, Entry>,
+    revoked: moka::sync::Cache<FamilyId, ()>,
+    /// Hit and miss counters.
+    pub stats: CacheStats,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("entries", &self.entries.entry_count())
+            .field("revoked_families", &self.revoked.entry_count())
+            .finish()
+    }
+}
+
+impl TokenCache {
+    /// A cache sized and timed by `config`.
+    pub fn new(config: &CacheConfig) -> Self {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(config.capacity)
+            .expire_after(Lifetimes {
+                ttl: config.ttl,
+                negative_ttl: config.negative_ttl,
+            })
+            .build();
+        // A marker must outlive every entry that could have been loaded before its
+        // revocation, including one whose store read was slow: twice the TTL plus a margin.
+        let revoked = moka::sync::Cache::builder()
+            .time_to_live(config.ttl * 2 + Duration::from_secs(10))
+            .build();
+        TokenCache {
+            entries,
+            revoked,
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// The status of the token `hash`: from the cache, or from `load` on a miss (one load
+    /// for all concurrent misses). `Ok(None)` for a token the store does not know. A hit
+    /// whose family has since been revoked comes back marked revoked.
+    pub async fn get<F>(
+        &self,
+        hash: TokenHash,
+        load: F,
+    ) -> Result<Option<Arc<CachedToken>>, Arc<StoreError>>
+    where
+        F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
+    {
+        let entry = match self.entries.get(&hash).await {
+            Some(e) => {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                e
+            }
+            None => {
+                self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                self.entries
+                    .try_get_with(hash, async move {
+                        Ok::<_, StoreError>(match load.await? {
+                            Some(r) => Entry::Known(Arc::new(CachedToken::from_record(&r))),
+                            None => Entry::Unknown,
+                        })
+                    })
+                    .await?
+            }
+        };
+        Ok(match entry {
+            Entry::Unknown => None,
+            Entry::Known(t) if !t.revoked && self.revoked.contains_key(&t.family) => {
+                Some(Arc::new(CachedToken {
+                    revoked: true,
+                    user: t.user.clone(),
+                    client_id: t.client_id.clone(),
+                    scopes: t.scopes.clone(),
+                    ..*t
+                }))
+            }
+            Entry::Known(t) => Some(t),
+        })
+    }
+
+    /// Remembers a token the edge just issued, so its first use needs no store read.
+    pub async fn insert_issued(&self, hash: TokenHash, token: CachedToken) {
+        self.entries
+            .insert(hash, Entry::Known(Arc::new(token)))
+            .await;
+    }
+
+    /// Marks `family` revoked and drops `hash`'s entry if given. Takes effect for the very
+    /// next lookup on this instance.
+    pub async fn revoke_family(&self, family: FamilyId, hash: Option<TokenHash>) {
+        self.revoked.insert(family, ());
+        if let Some(h) = hash {
+            self.entries.invalidate(&h).await;
+        }
+    }
+
+    /// Forgets everything (after a gap in revocation notifications).
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+
+    /// Entries held (approximate).
+    pub fn len(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
+    /// True when no entry is held (approximate).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn record(family: FamilyId, expires_at: Option<UnixTime>) -> TokenRecord {
+        TokenRecord {
+            hash: TokenHash::of("t"),
+            kind: TokenKind::Access,
+            family,
+            client_id: "c".into(),
+            user: None,
+            grant_type: "client_credentials".into(),
+            scopes: Scopes::default(),
+            issued_at: 0,
+            expires_at,
+            consumed_at: None,
+            revoked: false,
+        }
+    }
+
+    fn cache() -> TokenCache {
+        TokenCache::new(&CacheConfig::default())
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_make_one_load() {
+        let c = Arc::new(cache());
+        let loads = Arc::new(AtomicUsize::new(0));
+        let fam = FamilyId::random();
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let (c, loads) = (c.clone(), loads.clone());
+            tasks.push(tokio::spawn(async move {
+                c.get(TokenHash::of("t"), async {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(Some(record(fam, None)))
+                })
+                .await
+                .unwrap()
+                .unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_cached_and_unknowns_are() {
+        let c = cache();
+        let h = TokenHash::of("x");
+        assert!(c
+            .get(h, async { Err(StoreError::Unavailable("down".into())) })
+            .await
+            .is_err());
+        assert!(c.get(h, async { Ok(None) }).await.unwrap().is_none());
+        // Now cached as unknown: the loader is not called.
+        let r = c
+            .get(h, async {
+                panic!("the unknown entry should have been cached")
+            })
+            .await;
+        assert!(r.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_load_racing_a_revocation_cannot_bring_the_token_back() {
+        let c = Arc::new(cache());
+        let fam = FamilyId::random();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let c2 = c.clone();
+        // The load reads "live" from the store, then stalls while the revocation lands.
+        let loader = tokio::spawn(async move {
+            c2.get(TokenHash::of("t"), async move {
+                let r = record(fam, None);
+                rx.await.ok();
+                Ok(Some(r))
+            })
+            .await
+            .unwrap()
+            .unwrap()
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.revoke_family(fam, Some(TokenHash::of("t"))).await;
+        tx.send(()).unwrap();
+        assert!(loader.await.unwrap().revoked);
+        let again = c
+            .get(TokenHash::of("t"), async { panic!("cached") })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(again.revoked);
+    }
+
+    #[tokio::test]
+    async fn entries_die_with_their_token() {
+        let c = cache();
+        let h = TokenHash::of("t");
+        let fam = FamilyId::random();
+        let exp = crate::unix_now() + 1;
+        c.get(h, async { Ok(Some(record(fam, Some(exp)))) })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let loaded = AtomicUsize::new(0);
+        c.get(h, async {
+            loaded.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
+        })
+        .await
+        .unwrap();
+        assert_eq!(loaded.load(Ordering::SeqCst), 1, "entry outlived its token");
+    }
+}

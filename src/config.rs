@@ -1,0 +1,734 @@
+//! The configuration: TOML, read once, checked once.
+//!
+//! Every table denies unknown keys, and [`Config::from_toml`] checks what serde cannot, so a
+//! mistake is reported at start-up with the key that holds it. The gateway keeps its own
+//! settings under `[gateway]`, which this crate passes through untouched.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scope::Scopes;
+use crate::secret::Secret;
+
+/// A configuration error: which key, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config: {key}: {reason}")]
+pub struct ConfigError {
+    /// The dotted path of the offending key, e.g. `clients[1].redirect_uris[0]`.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// An error at `key`.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The issuer identifier (RFC 8414), e.g. `https://auth.example.com`. When unset, the
+    /// metadata document derives it from the request's `Host`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Token lifetimes and MAC keys.
+    #[serde(default)]
+    pub tokens: TokensConfig,
+    /// The token-status cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Where tokens and run-time clients are kept.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The endpoint profiles to mount. Default: `rfc` at `/oauth2`.
+    #[serde(default = "default_profiles")]
+    pub profiles: Vec<ProfileConfig>,
+    /// Clients declared in the file.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// Users of the built-in user table (password grant).
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Passthrough routes and what they require.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Passthrough defaults and identity headers.
+    #[serde(default)]
+    pub passthrough: PassthroughConfig,
+    /// Request limits and client-authentication throttling.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The gateway's own settings; read by the `oauth-edge` binary, ignored here.
+    #[serde(default)]
+    pub gateway: Option<toml::Table>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: None,
+            tokens: TokensConfig::default(),
+            cache: CacheConfig::default(),
+            store: StoreConfig::default(),
+            profiles: default_profiles(),
+            clients: Vec::new(),
+            users: Vec::new(),
+            routes: Vec::new(),
+            passthrough: PassthroughConfig::default(),
+            limits: LimitsConfig::default(),
+            gateway: None,
+        }
+    }
+}
+
+fn default_profiles() -> Vec<ProfileConfig> {
+    vec![ProfileConfig {
+        kind: ProfileKind::Rfc,
+        base: "/oauth2".into(),
+    }]
+}
+
+/// Token lifetimes and MAC keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Access token lifetime. Default 1 h.
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    /// Refresh token lifetime, renewed at every rotation. Default 30 days.
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+    /// MAC keys. When empty, the store generates and keeps one (shared by every instance on
+    /// that store).
+    pub keys: Vec<KeyConfig>,
+    /// The id of the key that signs new tokens. Default: the highest id.
+    pub signing_key: Option<u8>,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            access_ttl: Duration::from_secs(3600),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            keys: Vec::new(),
+            signing_key: None,
+        }
+    }
+}
+
+/// One MAC key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// The key id (1–255) written into tokens.
+    pub id: u8,
+    /// 32 bytes, base64 (standard or URL-safe alphabet).
+    pub secret: Secret,
+}
+
+/// The token-status cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Most entries held. Default 100 000.
+    pub capacity: u64,
+    /// How long a token's status is trusted without asking the store; also the worst-case
+    /// delay before a revocation made elsewhere is seen when no notification arrives.
+    /// Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// How long a well-formed but unknown token is remembered as unknown. Default 5 s.
+    #[serde(with = "humantime_serde")]
+    pub negative_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity: 100_000,
+            ttl: Duration::from_secs(30),
+            negative_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Which store to use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StoreConfig {
+    /// In memory; lost at exit.
+    Memory,
+    /// An SQLite file in WAL mode: the embedded default.
+    Sqlite {
+        /// The database file. Default `oauth-edge.db`.
+        #[serde(default = "default_sqlite_path")]
+        path: PathBuf,
+        /// `full` (default): an acknowledged write survives power loss. `normal`: it survives
+        /// a crash of the process but not of the machine.
+        #[serde(default)]
+        synchronous: SyncMode,
+    },
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig::Sqlite {
+            path: default_sqlite_path(),
+            synchronous: SyncMode::default(),
+        }
+    }
+}
+
+fn default_sqlite_path() -> PathBuf {
+    "oauth-edge.db".into()
+}
+
+/// SQLite's `synchronous` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Every commit is fsynced.
+    #[default]
+    Full,
+    /// Commits survive a process crash, not a power loss.
+    Normal,
+}
+
+/// The route profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileKind {
+    /// RFC 6749/7009/7662/8414 endpoints.
+    Rfc,
+}
+
+/// A mounted profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Which profile.
+    pub kind: ProfileKind,
+    /// Where its endpoints live, e.g. `/oauth2`.
+    pub base: String,
+}
+
+/// How a client may authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic (RFC 6749 2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` form fields.
+    ClientSecretPost,
+    /// `X-IBM-Client-Id`/`X-IBM-Client-Secret` headers, or `client_id`/`client_secret` query
+    /// parameters where the endpoint allows them (IBM API Connect).
+    ClientSecretHeader,
+    /// `Authorization: Bearer` with a `client_credentials` access token of the client.
+    ClientCredentialsBearer,
+    /// `client_id` alone: public clients.
+    None,
+}
+
+impl AuthMethod {
+    /// The name used in config and metadata.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretHeader => "client_secret_header",
+            AuthMethod::ClientCredentialsBearer => "client_credentials_bearer",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// A client declared in the config file (also the shape run-time clients are stored in).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The client id.
+    pub id: String,
+    /// A display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The secret in plain text, for local use only (a warning is logged).
+    #[serde(default, skip_serializing)]
+    pub secret: Option<Secret>,
+    /// The secret as a hash: `blake3$…` (generated secrets) or an argon2id PHC string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_hash: Option<String>,
+    /// A public client has no secret and authenticates with its `client_id` alone.
+    #[serde(default)]
+    pub public: bool,
+    /// Grant types it may use, including extension grants such as `temporary_user`.
+    #[serde(default = "default_grants")]
+    pub grants: Vec<String>,
+    /// The scopes it may ask for.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The scopes it gets when it asks for none. Default: all of `scopes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_scopes: Option<Vec<String>>,
+    /// Authentication methods it may use. Default: every secret-based method for
+    /// confidential clients, `none` for public ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_methods: Option<Vec<AuthMethod>>,
+    /// Registered redirect URIs, matched exactly.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// May introspect tokens of other clients (a resource server). Every client may
+    /// introspect its own.
+    #[serde(default)]
+    pub introspect: bool,
+    /// Overrides `tokens.access_ttl` for this client.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub access_ttl: Option<Duration>,
+}
+
+fn default_grants() -> Vec<String> {
+    vec!["client_credentials".into()]
+}
+
+/// A user of the built-in user table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The login name, also the user id handed to upstreams.
+    pub username: String,
+    /// The password in plain text, for local use only (a warning is logged).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The password as an argon2id PHC string.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// Restricts the scopes tokens for this user may carry.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// What a passthrough route requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Require {
+    /// A valid bearer access token.
+    Bearer,
+    /// Client credentials (Basic, `X-IBM-*` headers or query parameters).
+    Client,
+    /// Either of the two.
+    Either,
+    /// Nothing: the route is public. Identity headers are still stripped.
+    None,
+}
+
+/// A passthrough route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// A path prefix, matched on segment boundaries (`/api` matches `/api` and `/api/x`, not
+    /// `/apix`).
+    #[serde(default = "default_route_path")]
+    pub path: String,
+    /// Matches only this `Host` (port ignored).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// What the route requires.
+    pub require: Require,
+    /// Scopes the token (or client) must hold, all of them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Forward the bearer token to the upstream. Default: removed.
+    #[serde(default)]
+    pub forward_bearer: bool,
+    /// The gateway's upstream for this route.
+    #[serde(default)]
+    pub upstream: Option<String>,
+}
+
+fn default_route_path() -> String {
+    "/".into()
+}
+
+/// Passthrough defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PassthroughConfig {
+    /// What a request that matches no route requires. Default `bearer`.
+    pub default_require: Require,
+    /// The identity headers set for the upstream.
+    pub identity_headers: IdentityHeadersConfig,
+}
+
+impl Default for PassthroughConfig {
+    fn default() -> Self {
+        PassthroughConfig {
+            default_require: Require::Bearer,
+            identity_headers: IdentityHeadersConfig::default(),
+        }
+    }
+}
+
+/// Names of the identity headers. Incoming copies of each (in any case, and with `_` for
+/// `-`) are removed before the edge sets its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityHeadersConfig {
+    /// The client id. Default `x-oauth-client-id`.
+    pub client_id: String,
+    /// The user, when there is one. Default `x-oauth-user`.
+    pub user: String,
+    /// The granted scopes, space-separated. Default `x-oauth-scope`.
+    pub scope: String,
+}
+
+impl Default for IdentityHeadersConfig {
+    fn default() -> Self {
+        IdentityHeadersConfig {
+            client_id: "x-oauth-client-id".into(),
+            user: "x-oauth-user".into(),
+            scope: "x-oauth-scope".into(),
+        }
+    }
+}
+
+/// Request limits and throttling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest endpoint request body, in bytes. Default 16 KiB.
+    pub max_body_bytes: usize,
+    /// Failed client authentications allowed per client id and source address within
+    /// `auth_failure_window`; past it, 429. Default 10.
+    pub auth_failures: u32,
+    /// The window for `auth_failures`. Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_window: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: 16 * 1024,
+            auth_failures: 10,
+            auth_failure_window: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and checks a TOML document.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let key = e
+                .span()
+                .map(|s| key_at(text, s.start))
+                .unwrap_or_else(|| "(document)".into());
+            ConfigError::new(key, e.message().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and checks a TOML file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
+        Self::from_toml(&text)
+    }
+
+    /// Checks what serde cannot. Also logs a warning for every plain-text secret.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(iss) = &self.issuer {
+            if !(iss.starts_with("https://") || iss.starts_with("http://")) || iss.contains('?') {
+                return Err(ConfigError::new(
+                    "issuer",
+                    "must be an http(s) URL without a query",
+                ));
+            }
+        }
+        if self.tokens.access_ttl.is_zero() {
+            return Err(ConfigError::new("tokens.access_ttl", "must be more than 0"));
+        }
+        let mut key_ids = std::collections::HashSet::new();
+        for (i, k) in self.tokens.keys.iter().enumerate() {
+            if k.id == 0 {
+                return Err(ConfigError::new(
+                    format!("tokens.keys[{i}].id"),
+                    "must be 1-255",
+                ));
+            }
+            if !key_ids.insert(k.id) {
+                return Err(ConfigError::new(format!("tokens.keys[{i}].id"), "repeated"));
+            }
+            if decode_key(k.secret.expose()).is_none() {
+                return Err(ConfigError::new(
+                    format!("tokens.keys[{i}].secret"),
+                    "must be 32 bytes in base64",
+                ));
+            }
+        }
+        if let Some(s) = self.tokens.signing_key {
+            if !key_ids.contains(&s) {
+                return Err(ConfigError::new(
+                    "tokens.signing_key",
+                    "names no key in tokens.keys",
+                ));
+            }
+        }
+        if self.cache.capacity == 0 {
+            return Err(ConfigError::new("cache.capacity", "must be more than 0"));
+        }
+        let mut bases = std::collections::HashSet::new();
+        for (i, p) in self.profiles.iter().enumerate() {
+            if !p.base.starts_with('/') || (p.base.len() > 1 && p.base.ends_with('/')) {
+                return Err(ConfigError::new(
+                    format!("profiles[{i}].base"),
+                    "must start with / and not end with /",
+                ));
+            }
+            if !bases.insert(p.base.as_str()) {
+                return Err(ConfigError::new(
+                    format!("profiles[{i}].base"),
+                    "another profile is mounted there",
+                ));
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let key = |k: &str| format!("clients[{i}].{k}");
+            if !ids.insert(c.id.as_str()) {
+                return Err(ConfigError::new(key("id"), "repeated client id"));
+            }
+            crate::clients::validate_client(c).map_err(|(k, r)| ConfigError::new(key(k), r))?;
+            if c.secret.is_some() {
+                tracing::warn!(
+                    key = %key("secret"),
+                    "client secret given in plain text; use secret_hash outside local use"
+                );
+            }
+        }
+        let mut users = std::collections::HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let key = |k: &str| format!("users[{i}].{k}");
+            if u.username.is_empty() {
+                return Err(ConfigError::new(key("username"), "must not be empty"));
+            }
+            if !users.insert(u.username.as_str()) {
+                return Err(ConfigError::new(key("username"), "repeated username"));
+            }
+            match (&u.password, &u.password_hash) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        key("password"),
+                        "give password or password_hash, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        key("password_hash"),
+                        "one of password or password_hash is required",
+                    ))
+                }
+                (Some(_), None) => tracing::warn!(
+                    key = %key("password"),
+                    "user password given in plain text; use password_hash outside local use"
+                ),
+                (None, Some(h)) => {
+                    if argon2::PasswordHash::new(h).is_err() {
+                        return Err(ConfigError::new(
+                            key("password_hash"),
+                            "not a PHC string (expected $argon2id$...)",
+                        ));
+                    }
+                }
+            }
+            if let Some(s) = &u.scopes {
+                check_scopes(s).map_err(|r| ConfigError::new(key("scopes"), r))?;
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = |k: &str| format!("routes[{i}].{k}");
+            if !r.path.starts_with('/') {
+                return Err(ConfigError::new(key("path"), "must start with /"));
+            }
+            check_scopes(&r.scopes).map_err(|e| ConfigError::new(key("scopes"), e))?;
+            if r.require == Require::None && !r.scopes.is_empty() {
+                return Err(ConfigError::new(
+                    key("scopes"),
+                    "a route that requires nothing cannot require scopes",
+                ));
+            }
+        }
+        let h = &self.passthrough.identity_headers;
+        for (k, v) in [
+            ("client_id", &h.client_id),
+            ("user", &h.user),
+            ("scope", &h.scope),
+        ] {
+            if http::HeaderName::from_bytes(v.as_bytes()).is_err() {
+                return Err(ConfigError::new(
+                    format!("passthrough.identity_headers.{k}"),
+                    "not a valid header name",
+                ));
+            }
+        }
+        if self.limits.max_body_bytes == 0 {
+            return Err(ConfigError::new(
+                "limits.max_body_bytes",
+                "must be more than 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_scopes(scopes: &[String]) -> Result<Scopes, String> {
+    for s in scopes {
+        let one = Scopes::parse(s).map_err(|e| e.to_string())?;
+        if one.iter().count() != 1 {
+            return Err(format!("{s:?} is not a single scope token"));
+        }
+    }
+    Ok(Scopes::from_iter(scopes))
+}
+
+/// Decodes a 32-byte key given in base64 (either alphabet, padded or not).
+pub(crate) fn decode_key(s: &str) -> Option<[u8; 32]> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let s = s.trim();
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(s).ok())
+        .and_then(|v| v.try_into().ok())
+}
+
+/// The dotted key path at byte `offset` of a TOML document, found from the table headers
+/// and `key =` lines above it. Good enough to point a person at the right line.
+fn key_at(text: &str, offset: usize) -> String {
+    let mut table = String::new();
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    let mut key = String::new();
+    let line_no = text[..offset.min(text.len())].matches('\n').count() + 1;
+    for (n, line) in text.lines().enumerate() {
+        if n + 1 > line_no {
+            break;
+        }
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let c = counts.entry(name.clone()).or_insert(0);
+            table = format!("{name}[{c}]");
+            *c += 1;
+            key.clear();
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            table = name.trim().to_string();
+            key.clear();
+        } else if let Some((k, _)) = t.split_once('=') {
+            if !t.starts_with('#') {
+                key = k.trim().to_string();
+            }
+        }
+    }
+    let path = match (table.is_empty(), key.is_empty()) {
+        (true, true) => "(document)".to_string(),
+        (true, false) => key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    };
+    format!("{path} (line {line_no})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_document_is_the_default() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.profiles.len(), 1);
+        assert_eq!(c.limits.max_body_bytes, 16 * 1024);
+        assert!(matches!(c.store, StoreConfig::Sqlite { .. }));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::from_toml("[cache]\nttl = \"5s\"\ncapacityy = 3\n").unwrap_err();
+        assert!(e.key.starts_with("cache.capacityy"), "{e}");
+        assert!(e.reason.contains("unknown field"), "{e}");
+        let e =
+            Config::from_toml("[[clients]]\nid = \"a\"\n[[clients]]\nid = \"b\"\nsecrt = \"x\"\n")
+                .unwrap_err();
+        assert!(e.key.starts_with("clients[1].secrt"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::from_toml("[tokens]\naccess_ttl = \"soon\"\n").unwrap_err();
+        assert!(e.key.starts_with("tokens.access_ttl"), "{e}");
+        let e =
+            Config::from_toml("[[routes]]\npath = \"api\"\nrequire = \"bearer\"\n").unwrap_err();
+        assert_eq!(e.key, "routes[0].path");
+        let e = Config::from_toml(
+            "[[clients]]\nid = \"a\"\nsecret = \"s\"\n[[clients]]\nid = \"a\"\nsecret = \"s\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "clients[1].id");
+        let e = Config::from_toml("[[tokens.keys]]\nid = 1\nsecret = \"short\"\n").unwrap_err();
+        assert_eq!(e.key, "tokens.keys[0].secret");
+    }
+
+    #[test]
+    fn a_full_document_parses() {
+        let c = Config::from_toml(
+            r#"
+issuer = "https://auth.example.com"
+[tokens]
+access_ttl = "15m"
+refresh_ttl = "7d"
+[cache]
+ttl = "10s"
+[store]
+kind = "memory"
+[[profiles]]
+kind = "rfc"
+base = "/oauth2"
+[[clients]]
+id = "svc"
+secret = "s3cret"
+grants = ["client_credentials", "password", "refresh_token"]
+scopes = ["read", "write"]
+auth_methods = ["client_secret_basic", "client_secret_header"]
+[[users]]
+username = "alice"
+password = "wonderland"
+[[routes]]
+path = "/api"
+require = "bearer"
+scopes = ["read"]
+[passthrough]
+default_require = "none"
+[gateway]
+anything = "goes"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.tokens.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.clients[0].auth_methods.as_ref().unwrap().len(), 2);
+        assert_eq!(c.routes[0].require, Require::Bearer);
+        assert!(c.gateway.is_some());
+    }
+}

@@ -1,0 +1,497 @@
+//! [`Edge`]: the engine handle every adapter calls.
+//!
+//! An adapter (the tower layer, the pingora gateway) does four things with it:
+//! [`Edge::classify`] a request head; for an endpoint, [`Edge::precheck`] the head, read the
+//! body within the limit it returns, and [`Edge::serve`]; for anything else,
+//! [`Edge::admit`] it and, when allowed, [`Edge::forward`] the head to the upstream.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, Method, Response, StatusCode};
+
+use crate::admission::{Admission, Route, RouteTable};
+use crate::cache::{CachedToken, TokenCache};
+use crate::clients::{Authenticated, ClientRegistry};
+use crate::config::{AuthMethod, Config, ConfigError, StoreConfig};
+use crate::credentials::{self, Places, Presented};
+use crate::error::{Challenge, OAuthError};
+use crate::grants::ExtensionGrant;
+use crate::params::Params;
+use crate::profiles::{EndpointKind, Profile};
+use crate::store::{MemoryStore, Store, StoreError};
+use crate::tokens::{FamilyId, ServerKey, TokenCodec, TokenHash, TokenKind};
+use crate::users::{StaticUsers, UserDirectory};
+
+/// Why an edge could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// An endpoint the edge answers itself.
+    Endpoint(Endpoint),
+    /// Traffic for the upstream, under the route at this index.
+    Passthrough(usize),
+}
+
+/// An endpoint of a mounted profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Which endpoint.
+    pub kind: EndpointKind,
+    /// Index of the profile in the config.
+    pub profile: usize,
+}
+
+/// The engine. Cheap to clone: an `Arc` inside.
+#[derive(Clone)]
+pub struct Edge {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("profiles", &self.inner.profiles)
+            .field("cache", &self.inner.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) codec: TokenCodec,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) cache: TokenCache,
+    pub(crate) clients: ClientRegistry,
+    pub(crate) users: Arc<dyn UserDirectory>,
+    pub(crate) extensions: HashMap<String, Arc<dyn ExtensionGrant>>,
+    pub(crate) profiles: Vec<Profile>,
+    pub(crate) routes: RouteTable,
+}
+
+/// Builds an [`Edge`] with parts the config file cannot express.
+pub struct EdgeBuilder {
+    config: Config,
+    store: Option<Arc<dyn Store>>,
+    users: Option<Arc<dyn UserDirectory>>,
+    extensions: Vec<Arc<dyn ExtensionGrant>>,
+}
+
+impl EdgeBuilder {
+    /// Uses `store` instead of the one the config names.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses `users` instead of the config's user table.
+    pub fn users(mut self, users: Arc<dyn UserDirectory>) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// Adds an extension grant. Clients use it only when their `grants` list its name.
+    pub fn extension_grant(mut self, grant: Arc<dyn ExtensionGrant>) -> Self {
+        self.extensions.push(grant);
+        self
+    }
+
+    /// Opens the store (unless one was given), loads the keys and builds the edge.
+    pub async fn build(self) -> Result<Edge, BuildError> {
+        let config = self.config;
+        config.validate()?;
+        let store = match self.store {
+            Some(s) => s,
+            None => open_store(&config.store).await?,
+        };
+        let codec = codec(&config, store.as_ref()).await?;
+        let clients = ClientRegistry::new(&config.clients, store.clone(), &config.limits)?;
+        let users = self
+            .users
+            .unwrap_or_else(|| StaticUsers::new(&config.users).shared());
+        let mut extensions: HashMap<String, Arc<dyn ExtensionGrant>> = HashMap::new();
+        for g in crate::grants::npr_grants()
+            .into_iter()
+            .chain(self.extensions)
+        {
+            extensions.insert(g.grant_type().to_string(), g);
+        }
+        let profiles = config.profiles.iter().map(Profile::from_config).collect();
+        let routes = RouteTable::new(&config);
+        Ok(Edge {
+            inner: Arc::new(Inner {
+                cache: TokenCache::new(&config.cache),
+                codec,
+                store,
+                clients,
+                users,
+                extensions,
+                profiles,
+                routes,
+                config,
+            }),
+        })
+    }
+}
+
+async fn open_store(c: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match c {
+        StoreConfig::Memory => Ok(Arc::new(MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        StoreConfig::Sqlite { path, synchronous } => {
+            let sync = match synchronous {
+                crate::config::SyncMode::Full => crate::store::Synchronous::Full,
+                crate::config::SyncMode::Normal => crate::store::Synchronous::Normal,
+            };
+            let path = path.clone();
+            let s =
+                tokio::task::spawn_blocking(move || crate::store::SqliteStore::open(path, sync))
+                    .await
+                    .map_err(|e| StoreError::Backend(e.to_string()))??;
+            Ok(Arc::new(s))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        StoreConfig::Sqlite { .. } => Err(StoreError::Backend(
+            "this build has no SQLite support (feature `sqlite`)".into(),
+        )),
+    }
+}
+
+async fn codec(config: &Config, store: &dyn Store) -> Result<TokenCodec, BuildError> {
+    let mut keys: Vec<ServerKey> = config
+        .tokens
+        .keys
+        .iter()
+        .filter_map(|k| {
+            crate::config::decode_key(k.secret.expose()).map(|b| ServerKey::new(k.id, b))
+        })
+        .collect();
+    if keys.is_empty() {
+        keys = store.server_keys().await?;
+    }
+    let signing_id = config
+        .tokens
+        .signing_key
+        .or_else(|| keys.iter().map(|k| k.id).max())
+        .ok_or_else(|| ConfigError::new("tokens.keys", "no key to sign tokens with"))?;
+    let pos = keys
+        .iter()
+        .position(|k| k.id == signing_id)
+        .ok_or_else(|| ConfigError::new("tokens.signing_key", "names no key"))?;
+    let signing = keys.remove(pos);
+    Ok(TokenCodec::new(signing, keys))
+}
+
+impl Edge {
+    /// Starts building an edge from a checked config.
+    pub fn builder(config: Config) -> EdgeBuilder {
+        EdgeBuilder {
+            config,
+            store: None,
+            users: None,
+            extensions: Vec::new(),
+        }
+    }
+
+    /// Builds an edge with the config's store and user table.
+    pub async fn new(config: Config) -> Result<Edge, BuildError> {
+        Self::builder(config).build().await
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The token codec (mint and verify).
+    pub fn codec(&self) -> &TokenCodec {
+        &self.inner.codec
+    }
+
+    /// The token-status cache.
+    pub fn cache(&self) -> &TokenCache {
+        &self.inner.cache
+    }
+
+    /// The client registry.
+    pub fn clients(&self) -> &ClientRegistry {
+        &self.inner.clients
+    }
+
+    /// The passthrough route at `index`, as returned by [`Edge::classify`].
+    pub fn route(&self, index: usize) -> &Route {
+        self.inner.routes.get(index)
+    }
+
+    /// Decides where a request goes, from its head alone.
+    pub fn classify(&self, head: &Parts) -> Target {
+        let path = head.uri.path();
+        if path == "/.well-known/oauth-authorization-server" {
+            if let Some(profile) = self.inner.profiles.iter().position(|_| true) {
+                return Target::Endpoint(Endpoint {
+                    kind: EndpointKind::Metadata,
+                    profile,
+                });
+            }
+        }
+        for (i, p) in self.inner.profiles.iter().enumerate() {
+            if let Some(kind) = p.endpoint(path) {
+                return Target::Endpoint(Endpoint { kind, profile: i });
+            }
+        }
+        Target::Passthrough(self.inner.routes.find(host(head), path))
+    }
+
+    /// Checks an endpoint request's head before its body is read: the method, the content
+    /// type and the declared length. Returns the largest body to read, or the answer.
+    #[allow(clippy::result_large_err)]
+    pub fn precheck(&self, ep: Endpoint, head: &Parts) -> Result<usize, Response<Bytes>> {
+        let profile = &self.inner.profiles[ep.profile];
+        let err = |e: OAuthError| Err(profile.error(&e));
+        if ep.kind == EndpointKind::Metadata {
+            if head.method != Method::GET && head.method != Method::HEAD {
+                return Err(method_not_allowed(profile, "GET, HEAD"));
+            }
+            return Ok(0);
+        }
+        if head.method != Method::POST {
+            return Err(method_not_allowed(profile, "POST"));
+        }
+        let h = &head.headers;
+        let lengths = h.get_all(header::CONTENT_LENGTH).iter().count();
+        if lengths > 1 || (lengths == 1 && h.contains_key(header::TRANSFER_ENCODING)) {
+            return err(OAuthError::invalid_request("ambiguous message framing"));
+        }
+        let limit = self.inner.config.limits.max_body_bytes;
+        if let Some(len) = h.get(header::CONTENT_LENGTH) {
+            match len.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
+                Some(n) if n > limit as u64 => {
+                    return err(OAuthError::invalid_request("request body too large")
+                        .with_status(StatusCode::PAYLOAD_TOO_LARGE))
+                }
+                Some(_) => {}
+                None => return err(OAuthError::invalid_request("bad Content-Length")),
+            }
+        }
+        let form = h
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !form {
+            return err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        Ok(limit)
+    }
+
+    /// The answer for a body that exceeded the limit [`Edge::precheck`] returned.
+    pub fn body_too_large(&self, ep: Endpoint) -> Response<Bytes> {
+        self.inner.profiles[ep.profile].error(
+            &OAuthError::invalid_request("request body too large")
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE),
+        )
+    }
+
+    /// Answers an endpoint request whose head passed [`Edge::precheck`].
+    pub async fn serve(
+        &self,
+        ep: Endpoint,
+        head: &Parts,
+        body: &[u8],
+        peer: Option<IpAddr>,
+    ) -> Response<Bytes> {
+        let profile = &self.inner.profiles[ep.profile];
+        let result = match ep.kind {
+            EndpointKind::Metadata => Ok(crate::endpoints::metadata(self, profile, head)),
+            kind => match Params::parse(head.uri.query(), body) {
+                Err(e) => Err(e),
+                Ok(params) => {
+                    let req = crate::endpoints::Request {
+                        edge: self,
+                        profile,
+                        head,
+                        params: &params,
+                        peer,
+                    };
+                    match kind {
+                        EndpointKind::Token => crate::endpoints::token(req).await,
+                        EndpointKind::Revoke => crate::endpoints::revoke(req).await,
+                        EndpointKind::Introspect => crate::endpoints::introspect(req).await,
+                        EndpointKind::Metadata => unreachable!("answered above"),
+                    }
+                }
+            },
+        };
+        result.unwrap_or_else(|e| profile.error(&e))
+    }
+
+    /// Decides whether a passthrough request may go on, and as whom.
+    pub async fn admit(&self, route: usize, head: &Parts, peer: Option<IpAddr>) -> Admission {
+        crate::admission::admit(self, self.route(route), head, peer).await
+    }
+
+    /// Prepares an admitted request's head for the upstream: removes client secrets, the
+    /// bearer token (unless the route forwards it) and every incoming copy of the identity
+    /// headers, then sets the edge's own.
+    pub fn forward(
+        &self,
+        route: usize,
+        identity: Option<&crate::admission::Identity>,
+        head: &mut Parts,
+    ) {
+        crate::admission::forward(
+            &self.inner.routes,
+            self.route(route),
+            identity,
+            &mut head.headers,
+            &mut head.uri,
+        )
+    }
+
+    /// Authenticates the client of an endpoint or passthrough request.
+    pub(crate) async fn authenticate_client(
+        &self,
+        head: &Parts,
+        params: &Params,
+        allowed: &[AuthMethod],
+        query: bool,
+        peer: Option<IpAddr>,
+    ) -> Result<Authenticated, OAuthError> {
+        let presented = credentials::extract(&head.headers, params, Places { query })?;
+        let Presented::Bearer { token, id } = &presented else {
+            return self
+                .inner
+                .clients
+                .authenticate(&presented, allowed, peer)
+                .await;
+        };
+        let fail = || {
+            OAuthError::invalid_client("client authentication failed")
+                .with_challenge(Some(Challenge::Bearer))
+        };
+        if !allowed.contains(&AuthMethod::ClientCredentialsBearer) {
+            return Err(fail());
+        }
+        let t = self
+            .token_status(token.expose())
+            .await?
+            .filter(|t| t.kind == TokenKind::Access && t.client_credentials)
+            .ok_or_else(fail)?;
+        if id.as_deref().is_some_and(|id| id != &*t.client_id) {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the authenticated client",
+            ));
+        }
+        let client = self
+            .inner
+            .clients
+            .get(&t.client_id)
+            .await?
+            .filter(|c| c.allows_method(AuthMethod::ClientCredentialsBearer))
+            .ok_or_else(fail)?;
+        Ok(Authenticated {
+            client,
+            method: AuthMethod::ClientCredentialsBearer,
+        })
+    }
+
+    /// The live status of a presented token string: `Ok(None)` when it is forged, unknown,
+    /// expired or revoked. Forged strings never reach the cache or the store.
+    pub async fn token_status(&self, token: &str) -> Result<Option<Arc<CachedToken>>, StoreError> {
+        let Ok((_, hash)) = self.inner.codec.verify(token) else {
+            return Ok(None);
+        };
+        self.status_by_hash(hash).await
+    }
+
+    pub(crate) async fn status_by_hash(
+        &self,
+        hash: TokenHash,
+    ) -> Result<Option<Arc<CachedToken>>, StoreError> {
+        let store = &self.inner.store;
+        let t = self
+            .inner
+            .cache
+            .get(hash, async move { store.find(&hash).await })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let now = crate::unix_now();
+        Ok(t.filter(|t| !t.revoked && t.expires_at.is_none_or(|e| now < e)))
+    }
+
+    /// Revokes a family durably, then drops it from this instance's cache.
+    pub async fn revoke_family(
+        &self,
+        family: FamilyId,
+        hash: Option<TokenHash>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .store
+            .revoke_family(&family, crate::unix_now())
+            .await?;
+        self.inner.cache.revoke_family(family, hash).await;
+        tracing::info!(%family, "token family revoked");
+        Ok(())
+    }
+
+    /// Revokes every token of a client, or of a user, durably. Returns how many grant
+    /// families were revoked.
+    pub async fn revoke_all(
+        &self,
+        client_id: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let families = self
+            .inner
+            .store
+            .revoke_all(client_id, user, crate::unix_now())
+            .await?;
+        for f in &families {
+            self.inner.cache.revoke_family(*f, None).await;
+        }
+        Ok(families.len())
+    }
+}
+
+fn host(head: &Parts) -> Option<&str> {
+    head.uri
+        .host()
+        .or_else(|| head.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .map(|h| match h.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => h,
+        })
+}
+
+fn method_not_allowed(profile: &Profile, allow: &'static str) -> Response<Bytes> {
+    let mut r = profile.error(
+        &OAuthError::invalid_request("method not allowed")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED),
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    r
+}

@@ -1,0 +1,49 @@
+//! `POST …/token` (RFC 6749 3.2).
+
+use bytes::Bytes;
+use http::Response;
+
+use super::Request;
+use crate::error::{ErrorCode, OAuthError};
+use crate::grants;
+use crate::profiles::EndpointKind;
+
+pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthError> {
+    let grant_type = req.params.require("grant_type")?;
+    let auth = req
+        .edge
+        .authenticate_client(
+            req.head,
+            req.params,
+            req.profile.auth_methods(EndpointKind::Token),
+            req.profile.query_credentials(),
+            req.peer,
+        )
+        .await?;
+    let client = &auth.client;
+    let known = matches!(
+        grant_type,
+        "client_credentials" | "password" | "refresh_token"
+    ) || req.edge.inner.extensions.contains_key(grant_type);
+    if !known {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "unsupported grant_type",
+        ));
+    }
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use this grant type",
+        ));
+    }
+    let issued = match grant_type {
+        "client_credentials" => grants::client_credentials(req.edge, client, req.params).await?,
+        "password" => grants::password(req.edge, client, req.params).await?,
+        "refresh_token" => grants::refresh(req.edge, client, req.params).await?,
+        other => {
+            let ext = req.edge.inner.extensions[other].clone();
+            grants::extension(req.edge, client, req.params, ext.as_ref()).await?
+        }
+    };
+    Ok(super::ok_json(&issued.to_json()))
+}

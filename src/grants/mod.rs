@@ -1,0 +1,183 @@
+//! The grant types: one file each, and the trait an extension grant implements.
+
+mod client_credentials;
+mod extension;
+mod password;
+mod refresh;
+
+pub(crate) use client_credentials::client_credentials;
+pub(crate) use extension::{extension, npr_grants};
+pub use extension::{
+    AnonymousUser, ExtensionDecision, ExtensionGrant, ExtensionRequest, TemporaryUser,
+};
+pub(crate) use password::password;
+pub(crate) use refresh::refresh;
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::cache::CachedToken;
+use crate::clients::Client;
+use crate::edge::Edge;
+use crate::error::OAuthError;
+use crate::params::Params;
+use crate::scope::Scopes;
+use crate::secret::Secret;
+use crate::store::{NewFamily, NewToken, StoreError};
+use crate::tokens::{FamilyId, TokenKind};
+
+/// How many times a token-hash collision is retried with fresh tokens before giving up.
+const COLLISION_RETRIES: usize = 3;
+
+/// What a grant decided to issue.
+pub(crate) struct Decision {
+    pub(crate) user: Option<String>,
+    pub(crate) scopes: Scopes,
+    pub(crate) grant_type: String,
+    pub(crate) refresh: bool,
+}
+
+/// The tokens handed back by the token endpoint.
+pub(crate) struct Issued {
+    pub(crate) access: Secret,
+    pub(crate) expires_in: u64,
+    pub(crate) refresh: Option<Secret>,
+    pub(crate) scopes: Scopes,
+}
+
+impl Issued {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let mut v = json!({
+            "access_token": self.access.expose(),
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        });
+        if !self.scopes.is_empty() {
+            v["scope"] = self.scopes.as_str().into();
+        }
+        if let Some(r) = &self.refresh {
+            v["refresh_token"] = r.expose().into();
+        }
+        v
+    }
+}
+
+/// The scopes a request asks for: the `scope` parameter, which must be within `allowed`, or
+/// `default` when it is absent.
+pub(crate) fn requested_scopes(
+    params: &Params,
+    allowed: &Scopes,
+    default: &Scopes,
+) -> Result<Scopes, OAuthError> {
+    match params.get("scope") {
+        None => Ok(default.clone()),
+        Some(s) => {
+            let s = Scopes::parse(s).map_err(|_| OAuthError::invalid_scope("malformed scope"))?;
+            if !s.is_subset(allowed) {
+                return Err(OAuthError::invalid_scope(
+                    "the requested scope exceeds what was granted",
+                ));
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// Mints an access token and, when asked, a refresh token into `family`, and writes them
+/// with the family (when `new_family`) in one store transaction. Collisions are retried.
+pub(crate) async fn issue(edge: &Edge, client: &Client, d: Decision) -> Result<Issued, OAuthError> {
+    let family = FamilyId::random();
+    let new_family = NewFamily {
+        id: family,
+        client_id: client.id.to_string(),
+        user: d.user.clone(),
+        grant_type: d.grant_type.clone(),
+        created_at: crate::unix_now(),
+    };
+    let write = |tokens: Vec<NewToken>| {
+        let new_family = &new_family;
+        async move {
+            edge.store().issue(Some(new_family), &tokens).await?;
+            Ok(true)
+        }
+    };
+    let issued = mint_and_write(edge, client, &d, family, write).await?;
+    issued.ok_or_else(|| OAuthError::new(crate::error::ErrorCode::ServerError, "not issued"))
+}
+
+/// Mints the tokens for `family`, hands them to `write`, and retries with fresh tokens when
+/// `write` reports a collision. `write` answers whether it wrote them; `Ok(None)` when not.
+pub(crate) async fn mint_and_write<W, F>(
+    edge: &Edge,
+    client: &Client,
+    d: &Decision,
+    family: FamilyId,
+    mut write: W,
+) -> Result<Option<Issued>, OAuthError>
+where
+    W: FnMut(Vec<NewToken>) -> F,
+    F: std::future::Future<Output = Result<bool, StoreError>>,
+{
+    let cfg = &edge.config().tokens;
+    let access_ttl = client.access_ttl.unwrap_or(cfg.access_ttl).as_secs();
+    for _ in 0..COLLISION_RETRIES {
+        let now = crate::unix_now();
+        let access = edge.codec().mint(TokenKind::Access);
+        let mut tokens = vec![NewToken {
+            hash: access.hash,
+            kind: TokenKind::Access,
+            family,
+            scopes: d.scopes.clone(),
+            issued_at: now,
+            expires_at: Some(now + access_ttl as i64),
+        }];
+        let refresh = d.refresh.then(|| edge.codec().mint(TokenKind::Refresh));
+        if let Some(r) = &refresh {
+            tokens.push(NewToken {
+                hash: r.hash,
+                kind: TokenKind::Refresh,
+                family,
+                scopes: d.scopes.clone(),
+                issued_at: now,
+                expires_at: Some(now + cfg.refresh_ttl.as_secs() as i64),
+            });
+        }
+        match write(tokens).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(StoreError::Conflict) => {
+                tracing::warn!("token hash collision; minting again");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        edge.cache()
+            .insert_issued(
+                access.hash,
+                CachedToken {
+                    kind: TokenKind::Access,
+                    family,
+                    client_id: client.id.clone(),
+                    user: d.user.as_deref().map(Arc::from),
+                    scopes: d.scopes.clone(),
+                    client_credentials: d.grant_type == "client_credentials",
+                    issued_at: now,
+                    expires_at: Some(now + access_ttl as i64),
+                    revoked: false,
+                },
+            )
+            .await;
+        tracing::debug!(client_id = %client.id, grant = %d.grant_type, %family, "tokens issued");
+        return Ok(Some(Issued {
+            access: access.token,
+            expires_in: access_ttl,
+            refresh: refresh.map(|r| r.token),
+            scopes: d.scopes.clone(),
+        }));
+    }
+    Err(OAuthError::new(
+        crate::error::ErrorCode::ServerError,
+        "could not issue a unique token; retry",
+    ))
+}

@@ -1,0 +1,65 @@
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::StatusCode;
+
+use super::service::Admitted;
+use crate::admission::Identity;
+
+/// Why [`Identity`] could not be extracted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityRejection {
+    /// The request did not pass through [`OAuthEdgeLayer`](super::OAuthEdgeLayer): a
+    /// wiring mistake, answered 500 with a message that says so.
+    MissingLayer,
+    /// The route requires nothing, so the caller has no identity.
+    Anonymous,
+}
+
+impl IntoResponse for IdentityRejection {
+    fn into_response(self) -> Response {
+        match self {
+            IdentityRejection::MissingLayer => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Identity extractor used on a route without OAuthEdgeLayer; add \
+                 `.layer(OAuthEdgeLayer::new(edge))` to the router",
+            )
+                .into_response(),
+            IdentityRejection::Anonymous => (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    http::header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"oauth-edge\"",
+                )],
+                "this route admits anonymous callers; use Option<Identity>",
+            )
+                .into_response(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = IdentityRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<Admitted>().is_none() {
+            return Err(IdentityRejection::MissingLayer);
+        }
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or(IdentityRejection::Anonymous)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
+    type Rejection = IdentityRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        if parts.extensions.get::<Admitted>().is_none() {
+            return Err(IdentityRejection::MissingLayer);
+        }
+        Ok(parts.extensions.get::<Identity>().cloned())
+    }
+}

@@ -1,0 +1,143 @@
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{ResponseBody, ResponseFuture};
+use crate::admission::Admission;
+use crate::edge::{Edge, Endpoint, Target};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The caller's socket address, for per-source throttling of failed client
+/// authentication. Insert it into request extensions (axum's `ConnectInfo` is also read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Marks a request that went through the layer, so the axum extractor can tell "no
+/// identity" from "no layer".
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admitted;
+
+/// Applies [`OAuthEdge`] to a service.
+#[derive(Debug, Clone)]
+pub struct OAuthEdgeLayer {
+    edge: Edge,
+}
+
+impl OAuthEdgeLayer {
+    /// A layer over `edge`.
+    pub fn new(edge: Edge) -> Self {
+        OAuthEdgeLayer { edge }
+    }
+}
+
+impl<S> Layer<S> for OAuthEdgeLayer {
+    type Service = OAuthEdge<S>;
+
+    fn layer(&self, inner: S) -> OAuthEdge<S> {
+        OAuthEdge {
+            inner,
+            edge: self.edge.clone(),
+        }
+    }
+}
+
+/// The middleware: answers OAuth2 endpoints, admits everything else.
+#[derive(Debug, Clone)]
+pub struct OAuthEdge<S> {
+    inner: S,
+    edge: Edge,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for OAuthEdge<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The service that was polled ready goes into the future; a clone stays behind.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let edge = self.edge.clone();
+        let (mut parts, body) = req.into_parts();
+        let peer = peer(&parts.extensions);
+        match edge.classify(&parts) {
+            Target::Endpoint(ep) => ResponseFuture::endpoint(Box::pin(async move {
+                serve_endpoint(&edge, ep, parts, body, peer).await
+            })),
+            Target::Passthrough(route) => ResponseFuture::admitting(
+                Box::pin(async move {
+                    match edge.admit(route, &parts, peer).await {
+                        Admission::Allow(identity) => {
+                            edge.forward(route, identity.as_ref(), &mut parts);
+                            parts.extensions.insert(Admitted);
+                            if let Some(id) = identity {
+                                parts.extensions.insert(id);
+                            }
+                            Ok(Request::from_parts(parts, body))
+                        }
+                        Admission::Deny(resp) => Err(resp),
+                    }
+                }),
+                inner,
+            ),
+        }
+    }
+}
+
+async fn serve_endpoint<B>(
+    edge: &Edge,
+    ep: Endpoint,
+    parts: http::request::Parts,
+    body: B,
+    peer: Option<std::net::IpAddr>,
+) -> Response<Bytes>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let limit = match edge.precheck(ep, &parts) {
+        Ok(limit) => limit,
+        Err(resp) => return resp,
+    };
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return edge.body_too_large(ep),
+        Err(_) => {
+            return crate::profiles::rfc_error(&crate::error::OAuthError::invalid_request(
+                "the request body could not be read",
+            ))
+        }
+    };
+    edge.serve(ep, &parts, &bytes, peer).await
+}
+
+fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
+    if let Some(p) = ext.get::<PeerAddr>() {
+        return Some(p.0.ip());
+    }
+    #[cfg(feature = "axum")]
+    if let Some(c) = ext.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(c.0.ip());
+    }
+    None
+}

@@ -1,0 +1,120 @@
+//! Route profiles: which paths are OAuth2 endpoints, which client authentication each
+//! accepts, and how answers are worded.
+//!
+//! A profile is mounted at a base path. `rfc` speaks RFC 6749/7009/7662/8414; the seed
+//! systems' profiles reproduce what their clients already expect.
+
+mod rfc;
+
+pub(crate) use rfc::error as rfc_error;
+
+use bytes::Bytes;
+use http::Response;
+
+use crate::config::{AuthMethod, ProfileConfig, ProfileKind};
+use crate::error::OAuthError;
+
+/// The endpoints the edge answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndpointKind {
+    /// `POST …/token`.
+    Token,
+    /// `POST …/revoke` (RFC 7009).
+    Revoke,
+    /// `POST …/introspect` (RFC 7662).
+    Introspect,
+    /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+    Metadata,
+}
+
+impl EndpointKind {
+    /// A short name for logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::Token => "token",
+            EndpointKind::Revoke => "revoke",
+            EndpointKind::Introspect => "introspect",
+            EndpointKind::Metadata => "metadata",
+        }
+    }
+}
+
+/// A mounted profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Which profile.
+    pub kind: ProfileKind,
+    /// Its base path.
+    pub base: String,
+}
+
+impl Profile {
+    /// From its config table.
+    pub fn from_config(c: &ProfileConfig) -> Self {
+        Profile {
+            kind: c.kind,
+            base: if c.base == "/" {
+                String::new()
+            } else {
+                c.base.clone()
+            },
+        }
+    }
+
+    /// The endpoint at `path`, if this profile has one there.
+    pub fn endpoint(&self, path: &str) -> Option<EndpointKind> {
+        let rest = path.strip_prefix(self.base.as_str())?;
+        self.routes()
+            .iter()
+            .find(|(p, _)| *p == rest)
+            .map(|(_, k)| *k)
+    }
+
+    /// The profile's paths below its base.
+    pub fn routes(&self) -> &'static [(&'static str, EndpointKind)] {
+        match self.kind {
+            ProfileKind::Rfc => rfc::ROUTES,
+        }
+    }
+
+    /// The full path of `kind` under this profile.
+    pub fn path_of(&self, kind: EndpointKind) -> Option<String> {
+        self.routes()
+            .iter()
+            .find(|(_, k)| *k == kind)
+            .map(|(p, _)| format!("{}{p}", self.base))
+    }
+
+    /// The client authentication methods `kind` accepts under this profile.
+    pub fn auth_methods(&self, kind: EndpointKind) -> &'static [AuthMethod] {
+        match self.kind {
+            ProfileKind::Rfc => rfc::auth_methods(kind),
+        }
+    }
+
+    /// Whether credentials may come in the query string (IBM API Connect does this).
+    pub fn query_credentials(&self) -> bool {
+        match self.kind {
+            ProfileKind::Rfc => false,
+        }
+    }
+
+    /// The name of the revocation hint parameter.
+    pub fn hint_param(&self) -> &'static str {
+        "token_type_hint"
+    }
+
+    /// Renders an error in the profile's dialect.
+    pub fn error(&self, e: &OAuthError) -> Response<Bytes> {
+        match self.kind {
+            ProfileKind::Rfc => rfc::error(e),
+        }
+    }
+
+    /// The answer to a successful revocation.
+    pub fn revoked(&self) -> Response<Bytes> {
+        match self.kind {
+            ProfileKind::Rfc => crate::endpoints::json(http::StatusCode::OK, Bytes::new()),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The RFC profile: RFC 6749 5.2 error bodies, RFC 7009/7662 endpoints.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response};
+
+use super::EndpointKind;
+use crate::config::AuthMethod;
+use crate::error::{Challenge, OAuthError};
+
+pub(super) const ROUTES: &[(&str, EndpointKind)] = &[
+    ("/token", EndpointKind::Token),
+    ("/revoke", EndpointKind::Revoke),
+    ("/introspect", EndpointKind::Introspect),
+];
+
+pub(super) fn auth_methods(kind: EndpointKind) -> &'static [AuthMethod] {
+    use AuthMethod::*;
+    match kind {
+        // A token to get a token proves nothing new, so Bearer is not accepted here.
+        EndpointKind::Token => &[
+            ClientSecretBasic,
+            ClientSecretPost,
+            ClientSecretHeader,
+            None,
+        ],
+        EndpointKind::Revoke => &[
+            ClientSecretBasic,
+            ClientSecretPost,
+            ClientSecretHeader,
+            ClientCredentialsBearer,
+            None,
+        ],
+        // RFC 7662 2.1: the caller must be authorised; a bare public id is not enough.
+        EndpointKind::Introspect => &[
+            ClientSecretBasic,
+            ClientSecretPost,
+            ClientSecretHeader,
+            ClientCredentialsBearer,
+        ],
+        EndpointKind::Metadata => &[],
+    }
+}
+
+/// `{"error": …, "error_description": …}` with RFC 6749 5.2's status and headers.
+pub(crate) fn error(e: &OAuthError) -> Response<Bytes> {
+    let body = serde_json::json!({
+        "error": e.code.as_str(),
+        "error_description": e.description,
+    });
+    let mut resp = crate::endpoints::json(e.status(), Bytes::from(body.to_string()));
+    decorate(&mut resp, e);
+    resp
+}
+
+/// Adds `WWW-Authenticate` and `Retry-After` where the error calls for them.
+pub(crate) fn decorate(resp: &mut Response<Bytes>, e: &OAuthError) {
+    let h = resp.headers_mut();
+    match e.challenge {
+        Some(Challenge::Basic) => {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"oauth-edge\""),
+            );
+        }
+        Some(Challenge::Bearer) => {
+            let v = format!(
+                "Bearer realm=\"oauth-edge\", error=\"{}\"",
+                if e.code == crate::error::ErrorCode::InvalidClient {
+                    "invalid_token"
+                } else {
+                    e.code.as_str()
+                }
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        None => {}
+    }
+    if let Some(s) = e.retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+}

@@ -1,0 +1,129 @@
+//! Resource owners: who may sign in with the password grant (and, later, the login pages).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::UserConfig;
+use crate::scope::Scopes;
+use crate::secret::Secret;
+use crate::store::StoreError;
+
+/// A signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user id handed to upstreams.
+    pub id: String,
+    /// When set, tokens for this user carry at most these scopes.
+    pub scopes: Option<Scopes>,
+}
+
+/// Where users and their passwords live.
+#[async_trait]
+pub trait UserDirectory: Send + Sync + 'static {
+    /// Checks a username and password. `Ok(None)` for an unknown user or a wrong password,
+    /// alike; `Err` when the directory could not answer.
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Option<User>, StoreError>;
+}
+
+enum Password {
+    Plain(Secret),
+    Argon2(String),
+}
+
+/// The built-in user table: users from the config file, passwords as argon2id.
+pub struct StaticUsers {
+    users: HashMap<String, (Password, Option<Scopes>)>,
+    decoy: String,
+    ok: moka::sync::Cache<[u8; 32], ()>,
+}
+
+impl std::fmt::Debug for StaticUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticUsers")
+            .field("users", &self.users.len())
+            .finish()
+    }
+}
+
+impl StaticUsers {
+    /// The users of the config file, which must have passed validation.
+    pub fn new(users: &[UserConfig]) -> Self {
+        let users = users
+            .iter()
+            .map(|u| {
+                let pw = match (&u.password, &u.password_hash) {
+                    (Some(p), _) => Password::Plain(p.clone()),
+                    (None, Some(h)) => Password::Argon2(h.clone()),
+                    (None, None) => Password::Plain(Secret::new(crate::tokens::random_string(32))),
+                };
+                (
+                    u.username.clone(),
+                    (pw, u.scopes.as_ref().map(Scopes::from_iter)),
+                )
+            })
+            .collect();
+        let decoy = match crate::clients::SecretHash::argon2("decoy") {
+            crate::clients::SecretHash::Argon2(phc) => phc,
+            _ => unreachable!("argon2() returns an argon2 hash"),
+        };
+        StaticUsers {
+            users,
+            decoy,
+            ok: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
+        }
+    }
+
+    /// Wraps the table for the edge.
+    pub fn shared(self) -> Arc<dyn UserDirectory> {
+        Arc::new(self)
+    }
+}
+
+#[async_trait]
+impl UserDirectory for StaticUsers {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Option<User>, StoreError> {
+        let Some((pw, scopes)) = self.users.get(username) else {
+            // Spend what a real check spends, so timing does not reveal who exists.
+            crate::clients::verify_argon2(self.decoy.clone(), password.clone()).await;
+            return Ok(None);
+        };
+        let ok = match pw {
+            Password::Plain(p) => {
+                blake3::hash(p.expose().as_bytes()) == blake3::hash(password.expose().as_bytes())
+            }
+            Password::Argon2(phc) => {
+                let mut h = blake3::Hasher::new();
+                h.update(phc.as_bytes());
+                h.update(&[0]);
+                h.update(password.expose().as_bytes());
+                let memo = *h.finalize().as_bytes();
+                if self.ok.contains_key(&memo) {
+                    true
+                } else {
+                    let ok = crate::clients::verify_argon2(phc.clone(), password.clone()).await;
+                    if ok {
+                        self.ok.insert(memo, ());
+                    }
+                    ok
+                }
+            }
+        };
+        Ok(ok.then(|| User {
+            id: username.to_string(),
+            scopes: scopes.clone(),
+        }))
+    }
+}
