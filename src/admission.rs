@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri};
 
 use crate::config::{AuthMethod, Config, Require};
-use crate::credentials::{self, Authorization, IBM_CLIENT_SECRET};
+use crate::credentials::IBM_CLIENT_SECRET;
 use crate::edge::Edge;
 use crate::error::{ErrorCode, OAuthError};
 use crate::params::Params;
@@ -169,36 +169,53 @@ pub(crate) async fn admit(
     }
 }
 
+/// The bearer token of the request, found without allocating. `Ok(None)` when there is no
+/// Authorization header or it is not Bearer; `Err` when it is malformed or repeated.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    let b = v.as_bytes();
+    if b.len() < 7 || !b[..7].eq_ignore_ascii_case(b"bearer ") {
+        return Ok(None);
+    }
+    let token = std::str::from_utf8(&b[7..])
+        .map_err(|_| ())?
+        .trim_matches(' ');
+    if token.is_empty() || token.contains(' ') {
+        return Err(());
+    }
+    Ok(Some(token))
+}
+
 async fn bearer(
     edge: &Edge,
     route: &Route,
     headers: &HeaderMap,
 ) -> Result<Identity, Response<Bytes>> {
-    let token = match credentials::authorization(headers) {
-        Ok(Authorization::Bearer(t)) => t,
-        Ok(_) => return Err(bearer_error(None, None)),
-        Err(_) => {
+    let token = match bearer_token(headers) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(bearer_error(None, None)),
+        Err(()) => {
             return Err(bearer_error(
                 Some((ErrorCode::InvalidRequest, "malformed Authorization header")),
                 None,
             ))
         }
     };
-    let invalid = || {
-        bearer_error(
-            Some((ErrorCode::InvalidClient, "the access token is invalid")),
-            None,
-        )
-    };
-    let Ok((kind, hash)) = edge.codec().verify(token.expose()) else {
-        return Err(invalid());
+    let Ok((kind, hash)) = edge.codec().verify(token) else {
+        return Err(invalid_token());
     };
     if kind != crate::tokens::TokenKind::Access {
-        return Err(invalid());
+        return Err(invalid_token());
     }
     let t = match edge.status_by_hash(hash).await {
         Ok(Some(t)) => t,
-        Ok(None) => return Err(invalid()),
+        Ok(None) => return Err(invalid_token()),
         Err(e) => {
             tracing::error!(error = %e, "store unavailable during admission");
             return Err(unavailable());
@@ -219,6 +236,24 @@ async fn bearer(
         scopes: t.scopes.clone(),
         via: Via::Bearer,
     })
+}
+
+/// The answer to a forged, unknown, expired or revoked token, from static parts: a flood of
+/// forged tokens should cost as little as possible.
+fn invalid_token() -> Response<Bytes> {
+    let mut r = crate::endpoints::json(
+        StatusCode::UNAUTHORIZED,
+        Bytes::from_static(
+            br#"{"error":"invalid_token","error_description":"the access token is invalid"}"#,
+        ),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer realm=\"oauth-edge\", error=\"invalid_token\", error_description=\"the access token is invalid\"",
+        ),
+    );
+    r
 }
 
 async fn client(
@@ -404,6 +439,24 @@ mod tests {
         let mut u: Uri = "/api/x?client%5Fsecret=s".parse().unwrap();
         strip_query_secret(&mut u);
         assert_eq!(u.to_string(), "/api/x");
+    }
+
+    #[test]
+    fn bearer_tokens_are_found_in_any_case_and_malformed_ones_refused() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert_eq!(bearer_token(&h("Bearer abc")), Ok(Some("abc")));
+        assert_eq!(bearer_token(&h("bEaReR  abc ")), Ok(Some("abc")));
+        assert_eq!(bearer_token(&h("Basic abc")), Ok(None));
+        assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
+        assert_eq!(bearer_token(&h("Bearer a b")), Err(()));
+        assert_eq!(bearer_token(&h("Bearer ")), Err(()));
+        let mut two = h("Bearer a");
+        two.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(bearer_token(&two), Err(()));
     }
 
     #[test]

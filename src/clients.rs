@@ -429,12 +429,11 @@ impl ClientRegistry {
                             method: AuthMethod::None,
                         })
                     }
-                    Some(c) if !c.public => {
-                        // A confidential client must prove itself; its id alone is not enough.
-                        Err(fail("client authentication is required"))
-                    }
-                    Some(_) => Err(fail("this endpoint does not accept public clients")),
-                    None => {
+                    // A confidential client must prove itself; its id alone is not enough.
+                    // Whether the id is unknown, confidential, or public where public
+                    // clients are not accepted, the answer and the throttling are the same,
+                    // so a bare id does not reveal which clients exist.
+                    _ => {
                         self.record_failure(id, peer);
                         Err(fail(AUTH_FAILED))
                     }
@@ -535,6 +534,7 @@ impl Presented {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn generated_secrets_verify_and_round_trip() {
@@ -557,6 +557,48 @@ mod tests {
         assert!(verify_argon2(phc.clone(), Secret::new("pw")).await);
         assert!(!verify_argon2(phc.clone(), Secret::new("px")).await);
         assert!(SecretHash::parse(phc).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_bare_client_id_does_not_reveal_the_client() {
+        let config = crate::Config::from_toml(
+            r#"
+[store]
+kind = "memory"
+[[clients]]
+id = "conf"
+secret = "s"
+[[clients]]
+id = "pub"
+public = true
+grants = ["password"]
+"#,
+        )
+        .unwrap();
+        let limits = LimitsConfig {
+            auth_failures: 1,
+            ..Default::default()
+        };
+        let reg = ClientRegistry::new(
+            &config.clients,
+            Arc::new(crate::store::MemoryStore::new()),
+            &limits,
+        )
+        .unwrap();
+        let bare = |id: &str| Presented::PublicId { id: id.into() };
+        let no_public = [AuthMethod::ClientSecretBasic];
+        let unknown = reg.authenticate(&bare("nobody"), &no_public, None).await;
+        let conf = reg.authenticate(&bare("conf"), &no_public, None).await;
+        let public = reg.authenticate(&bare("pub"), &no_public, None).await;
+        assert_eq!(unknown.as_ref().unwrap_err().code, ErrorCode::InvalidClient);
+        assert_eq!(conf.unwrap_err(), *unknown.as_ref().unwrap_err());
+        assert_eq!(public.unwrap_err(), *unknown.as_ref().unwrap_err());
+        // Each counted as a failure: the next try is throttled, as for an unknown id.
+        let again = reg.authenticate(&bare("conf"), &no_public, None).await;
+        assert_eq!(
+            again.unwrap_err().status(),
+            http::StatusCode::TOO_MANY_REQUESTS
+        );
     }
 
     #[test]

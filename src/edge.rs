@@ -244,13 +244,12 @@ impl Edge {
     /// Decides where a request goes, from its head alone.
     pub fn classify(&self, head: &Parts) -> Target {
         let path = head.uri.path();
-        if path == "/.well-known/oauth-authorization-server" {
-            if let Some(profile) = self.inner.profiles.iter().position(|_| true) {
-                return Target::Endpoint(Endpoint {
-                    kind: EndpointKind::Metadata,
-                    profile,
-                });
-            }
+        if path == "/.well-known/oauth-authorization-server" && !self.inner.profiles.is_empty() {
+            // Metadata describes the whole edge; it is rendered in the first profile's dialect.
+            return Target::Endpoint(Endpoint {
+                kind: EndpointKind::Metadata,
+                profile: 0,
+            });
         }
         for (i, p) in self.inner.profiles.iter().enumerate() {
             if let Some(kind) = p.endpoint(path) {

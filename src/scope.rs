@@ -71,7 +71,15 @@ impl Scopes {
 /// Builds a set from known-good scope tokens.
 impl<S: AsRef<str>> FromIterator<S> for Scopes {
     fn from_iter<I: IntoIterator<Item = S>>(it: I) -> Self {
-        let mut v: Vec<String> = it.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        let mut v: Vec<String> = Vec::new();
+        for s in it {
+            v.extend(
+                s.as_ref()
+                    .split(' ')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+            );
+        }
         v.sort();
         v.dedup();
         Scopes(v.join(" ").into())
@@ -103,6 +111,13 @@ mod tests {
         assert!(!a.is_subset(&b));
         assert!(Scopes::parse("").unwrap().is_empty());
         assert_eq!(a.intersect(&b), b);
+    }
+
+    #[test]
+    fn building_from_items_normalises_like_parsing() {
+        let built: Scopes = ["", "b a", "a"].into_iter().collect();
+        assert_eq!(built, Scopes::parse("a b").unwrap());
+        assert_eq!(built.as_str(), "a b");
     }
 
     #[test]

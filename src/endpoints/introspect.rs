@@ -31,6 +31,23 @@ pub(crate) async fn introspect(req: Request<'_>) -> Result<Response<Bytes>, OAut
     if !visible || !matches!(t.kind, TokenKind::Access | TokenKind::Refresh) {
         return Ok(inactive());
     }
+    // A refresh token is single use, and the cache does not follow rotations: ask the store
+    // whether it has been used up. A rotated-away token can never be exchanged again (its
+    // replay revokes the family), so it is not active.
+    if t.kind == TokenKind::Refresh {
+        let Ok((_, hash)) = req.edge.codec().verify(token) else {
+            return Ok(inactive());
+        };
+        let usable = req
+            .edge
+            .store()
+            .find(&hash)
+            .await?
+            .is_some_and(|r| r.consumed_at.is_none() && r.is_live(crate::unix_now()));
+        if !usable {
+            return Ok(inactive());
+        }
+    }
     let mut body = json!({
         "active": true,
         "client_id": &*t.client_id,
@@ -49,4 +66,71 @@ pub(crate) async fn introspect(req: Request<'_>) -> Result<Response<Bytes>, OAut
         body["iss"] = iss.as_str().into();
     }
     Ok(super::ok_json(&body))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::request::Parts;
+    use serde_json::Value;
+
+    use crate::edge::{Edge, Target};
+    use crate::Config;
+
+    const CONFIG: &str = r#"
+[store]
+kind = "memory"
+[[clients]]
+id = "c"
+secret = "s"
+grants = ["password", "refresh_token"]
+scopes = ["read"]
+[[users]]
+username = "u"
+password = "p"
+"#;
+
+    fn head(path: &str) -> Parts {
+        http::Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            // base64("c:s")
+            .header("authorization", "Basic Yzpz")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    async fn call(edge: &Edge, path: &str, body: String) -> Value {
+        let head = head(path);
+        let Target::Endpoint(ep) = edge.classify(&head) else {
+            panic!("{path} is not an endpoint")
+        };
+        let r = edge.serve(ep, &head, body.as_bytes(), None).await;
+        assert_eq!(r.status(), 200, "{path}: {:?}", r.body());
+        serde_json::from_slice(r.body()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_rotated_away_refresh_token_is_inactive_even_when_cached() {
+        let edge = Edge::new(Config::from_toml(CONFIG).unwrap()).await.unwrap();
+        let t = call(
+            &edge,
+            "/oauth2/token",
+            "grant_type=password&username=u&password=p".into(),
+        )
+        .await;
+        let r0 = t["refresh_token"].as_str().unwrap().to_string();
+        let introspect = |tok: String| call(&edge, "/oauth2/introspect", format!("token={tok}"));
+        // Cached as live by this first look.
+        assert_eq!(introspect(r0.clone()).await["active"], true);
+        let t = call(
+            &edge,
+            "/oauth2/token",
+            format!("grant_type=refresh_token&refresh_token={r0}"),
+        )
+        .await;
+        let r1 = t["refresh_token"].as_str().unwrap().to_string();
+        assert_eq!(introspect(r0).await, serde_json::json!({ "active": false }));
+        assert_eq!(introspect(r1).await["active"], true);
+    }
 }

@@ -23,6 +23,7 @@ pub(crate) async fn client_credentials(
         scopes,
         grant_type: "client_credentials".into(),
         refresh: false,
+        refresh_scopes: None,
     };
     issue(edge, client, d).await
 }

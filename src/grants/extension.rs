@@ -119,6 +119,7 @@ pub(crate) async fn extension(
         scopes: d.scopes,
         grant_type: grant.grant_type().to_string(),
         refresh: d.refresh_token,
+        refresh_scopes: None,
     };
     issue(edge, client, d).await
 }

@@ -36,6 +36,10 @@ pub(crate) struct Decision {
     pub(crate) scopes: Scopes,
     pub(crate) grant_type: String,
     pub(crate) refresh: bool,
+    /// The refresh token's scopes when they differ from the access token's: a refresh
+    /// request that narrows its scope narrows the access token only, and the new refresh
+    /// token keeps the presented one's scope (RFC 6749 6).
+    pub(crate) refresh_scopes: Option<Scopes>,
 }
 
 /// The tokens handed back by the token endpoint.
@@ -138,7 +142,7 @@ where
                 hash: r.hash,
                 kind: TokenKind::Refresh,
                 family,
-                scopes: d.scopes.clone(),
+                scopes: d.refresh_scopes.as_ref().unwrap_or(&d.scopes).clone(),
                 issued_at: now,
                 expires_at: Some(now + cfg.refresh_ttl.as_secs() as i64),
             });

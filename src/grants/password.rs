@@ -38,6 +38,7 @@ pub(crate) async fn password(
         scopes,
         grant_type: "password".into(),
         refresh: client.allows_grant("refresh_token"),
+        refresh_scopes: None,
     };
     issue(edge, client, d).await
 }

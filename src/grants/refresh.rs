@@ -33,6 +33,9 @@ pub(crate) async fn refresh(
         scopes,
         grant_type: record.grant_type.clone(),
         refresh: true,
+        // RFC 6749 6: the new refresh token has the presented one's scope, whatever the
+        // access token was narrowed to.
+        refresh_scopes: Some(record.scopes.clone()),
     };
     let outcome = std::sync::Mutex::new(None);
     let issued = mint_and_write(edge, client, &d, record.family, |tokens| {
@@ -64,5 +67,48 @@ pub(crate) async fn refresh(
             Err(OAuthError::invalid_grant("invalid refresh token"))
         }
         (None, _) => Err(invalid()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn narrowing_keeps_the_refresh_token_scope() {
+        let config = crate::Config::from_toml(
+            r#"
+[store]
+kind = "memory"
+[[clients]]
+id = "c"
+secret = "s"
+grants = ["password", "refresh_token"]
+scopes = ["read", "write"]
+[[users]]
+username = "u"
+password = "p"
+"#,
+        )
+        .unwrap();
+        let edge = Edge::new(config).await.unwrap();
+        let client = edge.clients().get("c").await.unwrap().unwrap();
+        let params = Params::parse(None, b"username=u&password=p&scope=read+write").unwrap();
+        let first = crate::grants::password(&edge, &client, &params)
+            .await
+            .unwrap();
+        let rt = first.refresh.unwrap();
+        let body = format!("refresh_token={}&scope=read", rt.expose());
+        let params = Params::parse(None, body.as_bytes()).unwrap();
+        let narrowed = refresh(&edge, &client, &params).await.unwrap();
+        let scopes_of = |t: &crate::secret::Secret| {
+            let (_, hash) = edge.codec().verify(t.expose()).unwrap();
+            let store = edge.store().clone();
+            async move { store.find(&hash).await.unwrap().unwrap().scopes }
+        };
+        assert_eq!(narrowed.scopes.as_str(), "read");
+        assert_eq!(scopes_of(&narrowed.access).await.as_str(), "read");
+        let new_rt = narrowed.refresh.unwrap();
+        assert_eq!(scopes_of(&new_rt).await.as_str(), "read write");
     }
 }
