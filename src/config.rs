@@ -438,7 +438,28 @@ impl Config {
             ConfigError::new(key, e.message().to_string())
         })?;
         config.validate()?;
+        config.warn_plain_text();
         Ok(config)
+    }
+
+    /// Logs a warning for every secret or password given in plain text.
+    pub fn warn_plain_text(&self) {
+        for (i, c) in self.clients.iter().enumerate() {
+            if c.secret.is_some() {
+                tracing::warn!(
+                    key = %format!("clients[{i}].secret"),
+                    "client secret given in plain text; use secret_hash outside local use"
+                );
+            }
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            if u.password.is_some() {
+                tracing::warn!(
+                    key = %format!("users[{i}].password"),
+                    "user password given in plain text; use password_hash outside local use"
+                );
+            }
+        }
     }
 
     /// Reads, parses and checks a TOML file.
@@ -449,7 +470,7 @@ impl Config {
         Self::from_toml(&text)
     }
 
-    /// Checks what serde cannot. Also logs a warning for every plain-text secret.
+    /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(iss) = &self.issuer {
             if !(iss.starts_with("https://") || iss.starts_with("http://")) || iss.contains('?') {
@@ -513,12 +534,6 @@ impl Config {
                 return Err(ConfigError::new(key("id"), "repeated client id"));
             }
             crate::clients::validate_client(c).map_err(|(k, r)| ConfigError::new(key(k), r))?;
-            if c.secret.is_some() {
-                tracing::warn!(
-                    key = %key("secret"),
-                    "client secret given in plain text; use secret_hash outside local use"
-                );
-            }
         }
         let mut users = std::collections::HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
@@ -542,10 +557,7 @@ impl Config {
                         "one of password or password_hash is required",
                     ))
                 }
-                (Some(_), None) => tracing::warn!(
-                    key = %key("password"),
-                    "user password given in plain text; use password_hash outside local use"
-                ),
+                (Some(_), None) => {}
                 (None, Some(h)) => {
                     if argon2::PasswordHash::new(h).is_err() {
                         return Err(ConfigError::new(

@@ -193,14 +193,10 @@ pub fn extract(
             Origin::Body => form_secret = Some(v),
         }
     }
-    if !places.query {
-        if query_secret.is_some() {
-            return Err(OAuthError::invalid_request(
-                "client_secret must not be sent in the request URI",
-            ));
-        }
-        // A client_id in the query is not a credential here; ignore it.
-        query_id = None;
+    if !places.query && query_secret.is_some() {
+        return Err(OAuthError::invalid_request(
+            "client_secret must not be sent in the request URI",
+        ));
     }
 
     let (basic, bearer) = match auth {
@@ -237,6 +233,12 @@ pub fn extract(
         }
     }
 
+    // Where the query is not a place for credentials, a client_id there is still an id the
+    // request names, and must agree with the others; it just cannot identify a client alone.
+    let named_elsewhere = basic_id.is_some() || ibm_id.is_some() || form_id.is_some();
+    if !places.query && !named_elsewhere {
+        id = None;
+    }
     if let Some(token) = bearer {
         return Ok(Presented::Bearer {
             token,
@@ -386,6 +388,20 @@ mod tests {
             let e = run(&h, "", body, false).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidRequest, "{h:?} {body}");
         }
+        // A query client_id must agree too, even where the query carries no credentials.
+        let e = run(
+            &[("authorization", b.as_str())],
+            "client_id=other",
+            "",
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        // ...and alone it identifies nobody there.
+        assert!(matches!(
+            run(&[], "client_id=c", "", false).unwrap(),
+            Presented::Nothing
+        ));
         // The same id twice is fine.
         assert!(run(&[("authorization", b.as_str())], "", "client_id=c", false).is_ok());
     }

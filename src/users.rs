@@ -39,7 +39,6 @@ enum Password {
 /// The built-in user table: users from the config file, passwords as argon2id.
 pub struct StaticUsers {
     users: HashMap<String, (Password, Option<Scopes>)>,
-    decoy: String,
     ok: moka::sync::Cache<[u8; 32], ()>,
 }
 
@@ -68,13 +67,8 @@ impl StaticUsers {
                 )
             })
             .collect();
-        let decoy = match crate::clients::SecretHash::argon2("decoy") {
-            crate::clients::SecretHash::Argon2(phc) => phc,
-            _ => unreachable!("argon2() returns an argon2 hash"),
-        };
         StaticUsers {
             users,
-            decoy,
             ok: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(std::time::Duration::from_secs(300))
@@ -88,6 +82,22 @@ impl StaticUsers {
     }
 }
 
+/// An argon2id hash nobody's password matches, made on first use off the async threads.
+async fn decoy_phc() -> String {
+    static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DECOY
+        .get_or_init(|| async {
+            tokio::task::spawn_blocking(|| match crate::clients::SecretHash::argon2("decoy") {
+                crate::clients::SecretHash::Argon2(phc) => phc,
+                _ => unreachable!("argon2() returns an argon2 hash"),
+            })
+            .await
+            .unwrap_or_default()
+        })
+        .await
+        .clone()
+}
+
 #[async_trait]
 impl UserDirectory for StaticUsers {
     async fn authenticate(
@@ -97,7 +107,7 @@ impl UserDirectory for StaticUsers {
     ) -> Result<Option<User>, StoreError> {
         let Some((pw, scopes)) = self.users.get(username) else {
             // Spend what a real check spends, so timing does not reveal who exists.
-            crate::clients::verify_argon2(self.decoy.clone(), password.clone()).await;
+            crate::clients::verify_argon2(decoy_phc().await, password.clone()).await;
             return Ok(None);
         };
         let ok = match pw {

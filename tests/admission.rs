@@ -1,0 +1,575 @@
+//! Passthrough admission, end to end: RFC 6750 challenges, scopes, the identity headers the
+//! upstream sees (and the spoofed ones it must not see), what is stripped before forwarding,
+//! route matching, and the forged-token flood that must never reach the store.
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use common::{basic, TestServer, CONFIG};
+use oauth_edge::store::{
+    ClientRecord, MemoryStore, NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord,
+    UnixTime,
+};
+use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
+use reqwest::header::{HeaderName, HeaderValue};
+use serde_json::Value;
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+fn www(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("www-authenticate")
+        .expect("a WWW-Authenticate header")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn svc_access(s: &TestServer, scope: Option<&str>) -> String {
+    let t = s.client_token("svc", "svc-secret", scope).await;
+    str_of(&t, "access_token").to_string()
+}
+
+/// GETs `path` with `headers`, expects 200 and returns the echo.
+async fn echo(s: &TestServer, path: &str, headers: &[(HeaderName, &str)]) -> Value {
+    let r = get(s, path, headers).await;
+    assert_eq!(r.status(), 200, "GET {path}");
+    r.json().await.unwrap()
+}
+
+async fn get(s: &TestServer, path: &str, headers: &[(HeaderName, &str)]) -> reqwest::Response {
+    let mut req = s.http.get(s.url(path));
+    for (k, v) in headers {
+        req = req.header(k.clone(), HeaderValue::from_str(v).unwrap());
+    }
+    req.send().await.unwrap()
+}
+
+fn h(name: &'static str) -> HeaderName {
+    HeaderName::from_static(name)
+}
+
+/// Changes one character in the middle of a token, keeping it well shaped.
+fn flip_one(token: &str) -> String {
+    let mut b = token.as_bytes().to_vec();
+    let i = b.len() / 2;
+    b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(b).unwrap()
+}
+
+/// The echoed headers as `name: value` lines, for "appears nowhere" checks.
+fn header_text(echo: &Value) -> String {
+    echo["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\n", v.as_str().unwrap_or("")))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// RFC 6750 challenges
+
+#[tokio::test]
+async fn no_credentials_get_a_challenge_without_an_error_code() {
+    let s = TestServer::start(CONFIG).await;
+    let r = get(&s, "/api/things", &[]).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(www(&r), "Bearer realm=\"oauth-edge\"");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn a_forged_token_is_invalid_token() {
+    let s = TestServer::start(CONFIG).await;
+    let access = svc_access(&s, None).await;
+    let forged = flip_one(&access);
+    assert_ne!(forged, access);
+    let r = s.get_bearer("/api/things", &forged).await;
+    assert_eq!(r.status(), 401);
+    let w = www(&r);
+    assert!(w.starts_with("Bearer realm=\"oauth-edge\""), "{w}");
+    assert!(w.contains("error=\"invalid_token\""), "{w}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    assert!(!body.to_string().contains(&forged));
+    // The real one still works.
+    assert_eq!(s.get_bearer("/api/things", &access).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_unknown_scheme_gets_a_challenge_without_an_error_code() {
+    let s = TestServer::start(CONFIG).await;
+    let r = get(&s, "/api/things", &[(h("authorization"), "Digest x")]).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(www(&r), "Bearer realm=\"oauth-edge\"");
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_not_a_bearer_token() {
+    let s = TestServer::start(CONFIG).await;
+    let t = s
+        .password_token("svc", "svc-secret", "alice", "wonderland")
+        .await;
+    let refresh = str_of(&t, "refresh_token");
+    let r = s.get_bearer("/api/things", refresh).await;
+    assert_eq!(r.status(), 401);
+    assert!(www(&r).contains("error=\"invalid_token\""), "{}", www(&r));
+}
+
+#[tokio::test]
+async fn a_token_without_the_route_scope_is_insufficient_scope() {
+    let s = TestServer::start(CONFIG).await;
+    let read = svc_access(&s, None).await;
+    let r = s.get_bearer("/api/admin/users", &read).await;
+    assert_eq!(r.status(), 403);
+    let w = www(&r);
+    assert!(w.starts_with("Bearer realm=\"oauth-edge\""), "{w}");
+    assert!(w.contains("error=\"insufficient_scope\""), "{w}");
+    assert!(w.contains("scope=\"admin\""), "{w}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_scope");
+    // The same token is fine where no scope is required.
+    assert_eq!(s.get_bearer("/api/things", &read).await.status(), 200);
+
+    let admin = svc_access(&s, Some("admin")).await;
+    let r = s.get_bearer("/api/admin/users", &admin).await;
+    assert_eq!(r.status(), 200);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["headers"]["x-oauth-scope"], "admin");
+    assert_eq!(e["uri"], "/api/admin/users");
+    // The route itself, without a trailing segment.
+    assert_eq!(s.get_bearer("/api/admin", &admin).await.status(), 200);
+    assert_eq!(s.get_bearer("/api/admin", &read).await.status(), 403);
+}
+
+// ---------------------------------------------------------------------------------------
+// What the upstream sees
+
+#[tokio::test]
+async fn identity_headers_reach_the_upstream() {
+    let s = TestServer::start(CONFIG).await;
+    let t = s
+        .password_token("svc", "svc-secret", "alice", "wonderland")
+        .await;
+    let access = str_of(&t, "access_token");
+    let r = s.get_bearer("/api/things?x=1", access).await;
+    assert_eq!(r.status(), 200);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["method"], "GET");
+    assert_eq!(e["uri"], "/api/things?x=1");
+    assert_eq!(e["headers"]["x-oauth-client-id"], "svc");
+    assert_eq!(e["headers"]["x-oauth-user"], "alice");
+    assert_eq!(e["headers"]["x-oauth-scope"], "read");
+    assert_eq!(e["identity"]["client_id"], "svc");
+    assert_eq!(e["identity"]["user"], "alice");
+    assert_eq!(e["identity"]["scope"], "read");
+
+    // A client_credentials token has no user: no user header at all.
+    let cc = svc_access(&s, Some("read write")).await;
+    let e: Value = s.get_bearer("/api/things", &cc).await.json().await.unwrap();
+    assert_eq!(e["headers"]["x-oauth-client-id"], "svc");
+    assert!(e["headers"].get("x-oauth-user").is_none(), "{e}");
+    assert_eq!(e["headers"]["x-oauth-scope"], "read write");
+    assert_eq!(e["identity"]["user"], Value::Null);
+}
+
+fn spoofed_headers<'a>(extra: &[(HeaderName, &'a str)]) -> Vec<(HeaderName, &'a str)> {
+    let mut v = vec![
+        (h("x-oauth-client-id"), "evil"),
+        (h("x_oauth_user"), "evil"),
+        (h("x-oauth-scope"), "admin"),
+    ];
+    v.extend(extra.iter().cloned());
+    v
+}
+
+/// Kong 8422, CVE-2025-64484: identity headers sent by the client never reach the upstream
+/// as sent.
+#[tokio::test]
+async fn spoofed_identity_headers_are_replaced_on_bearer_routes() {
+    let s = TestServer::start(CONFIG).await;
+    let t = s
+        .password_token("svc", "svc-secret", "alice", "wonderland")
+        .await;
+    let bearer = format!("Bearer {}", str_of(&t, "access_token"));
+    // reqwest sends names in lower case; the upper-case spelling is the same header on the
+    // wire, and the underscore spelling is a different name the edge must also catch.
+    let e = echo(
+        &s,
+        "/api/things",
+        &spoofed_headers(&[(h("authorization"), &bearer)]),
+    )
+    .await;
+    let text = header_text(&e);
+    assert!(!text.contains("evil"), "{text}");
+    assert!(e["headers"].get("x_oauth_user").is_none(), "{text}");
+    assert_eq!(e["headers"]["x-oauth-client-id"], "svc");
+    assert_eq!(e["headers"]["x-oauth-user"], "alice");
+    assert_eq!(e["headers"]["x-oauth-scope"], "read");
+
+    // A client_credentials token has no user, so the spoofed user must simply vanish.
+    let cc = format!("Bearer {}", svc_access(&s, None).await);
+    let e = echo(
+        &s,
+        "/api/things",
+        &spoofed_headers(&[(h("authorization"), &cc)]),
+    )
+    .await;
+    let text = header_text(&e);
+    assert!(!text.contains("evil"), "{text}");
+    assert!(e["headers"].get("x-oauth-user").is_none(), "{text}");
+    assert!(e["headers"].get("x_oauth_user").is_none(), "{text}");
+    assert_eq!(e["headers"]["x-oauth-scope"], "read");
+}
+
+#[tokio::test]
+async fn spoofed_identity_headers_never_reach_an_anonymous_route() {
+    let s = TestServer::start(CONFIG).await;
+    // A harmless underscored header does arrive: the server does not drop such names on its
+    // own, so their absence below is the edge's doing.
+    let e = echo(
+        &s,
+        "/public/page",
+        &spoofed_headers(&[(h("x_unrelated_thing"), "kept")]),
+    )
+    .await;
+    let text = header_text(&e);
+    assert_eq!(e["headers"]["x_unrelated_thing"], "kept", "{text}");
+    for name in [
+        "x-oauth-client-id",
+        "x-oauth-user",
+        "x_oauth_user",
+        "x-oauth-scope",
+    ] {
+        assert!(e["headers"].get(name).is_none(), "{name} reached: {text}");
+    }
+    assert!(!text.contains("evil"), "{text}");
+    assert_eq!(e["identity"], Value::Null);
+}
+
+#[tokio::test]
+async fn spoofed_identity_headers_are_replaced_on_client_routes() {
+    let s = TestServer::start(CONFIG).await;
+    let auth = basic("svc", "svc-secret");
+    let e = echo(
+        &s,
+        "/client/x",
+        &spoofed_headers(&[(h("authorization"), &auth)]),
+    )
+    .await;
+    let text = header_text(&e);
+    assert!(!text.contains("evil"), "{text}");
+    assert_eq!(e["headers"]["x-oauth-client-id"], "svc");
+    assert!(e["headers"].get("x-oauth-user").is_none(), "{text}");
+    assert!(e["headers"].get("x_oauth_user").is_none(), "{text}");
+    // A client stands for all of its scopes.
+    assert_eq!(e["headers"]["x-oauth-scope"], "admin read write");
+    assert_eq!(e["identity"]["client_id"], "svc");
+}
+
+#[tokio::test]
+async fn the_bearer_token_is_stripped_unless_the_route_forwards_it() {
+    let s = TestServer::start(CONFIG).await;
+    let access = svc_access(&s, None).await;
+    let e: Value = s
+        .get_bearer("/api/things", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(e["headers"].get("authorization").is_none(), "{e}");
+    assert!(!header_text(&e).contains(&access));
+
+    let r = s.get_bearer("/keep/things", &access).await;
+    assert_eq!(r.status(), 200);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["headers"]["authorization"], format!("Bearer {access}"));
+    assert_eq!(e["headers"]["x-oauth-client-id"], "svc");
+}
+
+// ---------------------------------------------------------------------------------------
+// Client-credential routes
+
+#[tokio::test]
+async fn basic_credentials_pass_a_client_route_and_are_stripped() {
+    let s = TestServer::start(CONFIG).await;
+    let e = echo(
+        &s,
+        "/client/x",
+        &[(h("authorization"), &basic("svc", "svc-secret"))],
+    )
+    .await;
+    assert_eq!(e["identity"]["client_id"], "svc");
+    assert_eq!(e["headers"]["x-oauth-client-id"], "svc");
+    assert!(e["headers"].get("authorization").is_none(), "{e}");
+    assert!(!header_text(&e).contains("svc-secret"));
+}
+
+#[tokio::test]
+async fn ibm_headers_pass_a_client_route_and_the_secret_is_stripped() {
+    let s = TestServer::start(CONFIG).await;
+    let e = echo(
+        &s,
+        "/client/x",
+        &[
+            (h("x-ibm-client-id"), "svc"),
+            (h("x-ibm-client-secret"), "svc-secret"),
+        ],
+    )
+    .await;
+    assert_eq!(e["identity"]["client_id"], "svc");
+    assert_eq!(e["headers"]["x-ibm-client-id"], "svc");
+    assert!(e["headers"].get("x-ibm-client-secret").is_none(), "{e}");
+    assert!(!header_text(&e).contains("svc-secret"));
+}
+
+#[tokio::test]
+async fn query_credentials_pass_a_client_route_and_the_secret_is_stripped() {
+    let s = TestServer::start(CONFIG).await;
+    let e = echo(
+        &s,
+        "/client?client_id=svc&client_secret=svc-secret&a=1",
+        &[],
+    )
+    .await;
+    assert_eq!(e["identity"]["client_id"], "svc");
+    assert_eq!(e["uri"], "/client?client_id=svc&a=1");
+}
+
+#[tokio::test]
+async fn a_wrong_secret_or_none_is_refused_on_a_client_route() {
+    let s = TestServer::start(CONFIG).await;
+    let r = get(
+        &s,
+        "/client/x",
+        &[(h("authorization"), &basic("svc", "wrong"))],
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(www(&r), "Basic realm=\"oauth-edge\"");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert!(!body.to_string().contains("wrong"));
+
+    let r = get(
+        &s,
+        "/client/x",
+        &[
+            (h("x-ibm-client-id"), "svc"),
+            (h("x-ibm-client-secret"), "wrong"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(www(&r), "Basic realm=\"oauth-edge\"");
+
+    let r = get(&s, "/client/x", &[]).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(www(&r), "Basic realm=\"oauth-edge\"");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn an_either_route_takes_a_bearer_token_or_client_credentials() {
+    let s = TestServer::start(CONFIG).await;
+    let access = svc_access(&s, None).await;
+    let r = s.get_bearer("/either/x", &access).await;
+    assert_eq!(r.status(), 200);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["identity"]["client_id"], "svc");
+    assert!(e["headers"].get("authorization").is_none(), "{e}");
+
+    let e = echo(
+        &s,
+        "/either/x",
+        &[(h("authorization"), &basic("other", "other-secret"))],
+    )
+    .await;
+    assert_eq!(e["identity"]["client_id"], "other");
+    assert!(e["headers"].get("authorization").is_none(), "{e}");
+
+    assert_eq!(get(&s, "/either/x", &[]).await.status(), 401);
+    assert_eq!(
+        s.get_bearer("/either/x", &flip_one(&access)).await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_public_route_needs_nothing() {
+    let s = TestServer::start(CONFIG).await;
+    let e = echo(&s, "/public", &[]).await;
+    assert_eq!(e["uri"], "/public");
+    assert_eq!(e["identity"], Value::Null);
+    let e = echo(&s, "/public/deep/page?q=1", &[]).await;
+    assert_eq!(e["uri"], "/public/deep/page?q=1");
+}
+
+#[tokio::test]
+async fn routes_match_on_segment_boundaries() {
+    let s = TestServer::start(CONFIG).await;
+    // `/apix` is not under `/api`: the default route (bearer) applies.
+    let r = get(&s, "/apix", &[]).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(www(&r), "Bearer realm=\"oauth-edge\"");
+    // `/publicity` is not under `/public` either, so it is not anonymous.
+    assert_eq!(get(&s, "/publicity", &[]).await.status(), 401);
+    // `/api/x` is under `/api`.
+    assert_eq!(get(&s, "/api/x", &[]).await.status(), 401);
+    let access = svc_access(&s, None).await;
+    let e: Value = s.get_bearer("/api/x", &access).await.json().await.unwrap();
+    assert_eq!(e["uri"], "/api/x");
+    // `/api/administrator` is under `/api`, not `/api/admin`: no admin scope needed.
+    assert_eq!(
+        s.get_bearer("/api/administrator", &access).await.status(),
+        200
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Forged-token flood and the single-flight miss
+
+/// A memory store that counts `find` calls.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    finds: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn issue(&self, f: Option<&NewFamily>, t: &[NewToken]) -> Result<(), StoreError> {
+        self.inner.issue(f, t).await
+    }
+    async fn find(&self, h: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        self.finds.fetch_add(1, Ordering::SeqCst);
+        // Slow enough that concurrent misses overlap.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.inner.find(h).await
+    }
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        kind: TokenKind,
+        client_id: &str,
+        now: UnixTime,
+        new: &[NewToken],
+    ) -> Result<Rotation, StoreError> {
+        self.inner.rotate(old, kind, client_id, now, new).await
+    }
+    async fn revoke_family(&self, f: &FamilyId, now: UnixTime) -> Result<(), StoreError> {
+        self.inner.revoke_family(f, now).await
+    }
+    async fn revoke_all(
+        &self,
+        c: Option<&str>,
+        u: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<FamilyId>, StoreError> {
+        self.inner.revoke_all(c, u, now).await
+    }
+    async fn purge_expired(&self, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        self.inner.purge_expired(before, limit).await
+    }
+    async fn server_keys(&self) -> Result<Vec<ServerKey>, StoreError> {
+        self.inner.server_keys().await
+    }
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.inner.client(id).await
+    }
+    async fn put_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        self.inner.put_client(c).await
+    }
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.inner.list_clients().await
+    }
+    async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        self.inner.delete_client(id, now).await
+    }
+}
+
+/// A random token of the right shape, signed with the right key id, whose MAC is wrong.
+fn forged_like(real: &str) -> String {
+    let raw = URL_SAFE_NO_PAD.decode(&real[4..]).unwrap();
+    let mut fake = vec![0u8; raw.len()];
+    getrandom::fill(&mut fake).unwrap();
+    fake[0] = raw[0];
+    format!("{}{}", &real[..4], URL_SAFE_NO_PAD.encode(&fake))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_tokens_never_reach_the_store_and_one_miss_makes_one_lookup() {
+    let store = Arc::new(CountingStore::default());
+    let s = TestServer::with_store(CONFIG, store.clone()).await;
+    let access = svc_access(&s, None).await;
+    store.finds.store(0, Ordering::SeqCst);
+
+    // 200 forged tokens, sent concurrently: every one refused, none looked up.
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let forged = forged_like(&access);
+        assert_eq!(forged.len(), access.len());
+        assert!(s.edge.codec().verify(&forged).is_err());
+        let (http, url) = (s.http.clone(), s.url("/api/things"));
+        tasks.push(tokio::spawn(async move {
+            let r = http.get(url).bearer_auth(&forged).send().await.unwrap();
+            let status = r.status().as_u16();
+            let www = r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (status, www)
+        }));
+    }
+    for t in tasks {
+        let (status, www) = t.await.unwrap();
+        assert_eq!(status, 401);
+        assert!(www.contains("error=\"invalid_token\""), "{www}");
+    }
+    assert_eq!(
+        store.finds.load(Ordering::SeqCst),
+        0,
+        "forged tokens hit the store"
+    );
+    // The hot entry is still there: the valid token needs no lookup either.
+    assert_eq!(s.get_bearer("/api/things", &access).await.status(), 200);
+    assert_eq!(store.finds.load(Ordering::SeqCst), 0);
+
+    // One valid token the cache has never seen (issued, then the cache emptied).
+    let cold = svc_access(&s, None).await;
+    s.edge.cache().clear();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    store.finds.store(0, Ordering::SeqCst);
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (http, url, cold) = (s.http.clone(), s.url("/api/things"), cold.clone());
+        tasks.push(tokio::spawn(async move {
+            http.get(url)
+                .bearer_auth(&cold)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(
+        store.finds.load(Ordering::SeqCst),
+        1,
+        "200 concurrent requests for one uncached token"
+    );
+}
