@@ -376,9 +376,10 @@ pub(crate) fn forward(
     if drop_auth {
         headers.remove(header::AUTHORIZATION);
     }
-    headers.remove(IBM_CLIENT_SECRET);
+    headers.remove(HeaderName::from_static(IBM_CLIENT_SECRET));
     strip_query_secret(uri);
     if let Some(id) = identity {
+        headers.reserve(3);
         let [client, user, scope] = &table.identity;
         if let Ok(v) = HeaderValue::from_str(&id.client_id) {
             headers.insert(client.clone(), v);

@@ -65,7 +65,9 @@ impl CachedToken {
 
 #[derive(Clone)]
 enum Entry {
-    Known(Arc<CachedToken>),
+    /// A token the store knows, with the revocation sequence number read before the store
+    /// read began: a hit needs the marker check only when revocations happened since.
+    Known(Arc<CachedToken>, u64),
     Unknown,
 }
 
@@ -78,8 +80,8 @@ impl Expiry<TokenHash, Entry> for Lifetimes {
     fn expire_after_create(&self, _: &TokenHash, v: &Entry, _: Instant) -> Option<Duration> {
         Some(match v {
             Entry::Unknown => self.negative_ttl,
-            Entry::Known(t) if t.revoked => self.ttl,
-            Entry::Known(t) => match t.expires_at {
+            Entry::Known(t, _) if t.revoked => self.ttl,
+            Entry::Known(t, _) => match t.expires_at {
                 None => self.ttl,
                 Some(exp) => {
                     let left = u64::try_from(exp - crate::unix_now()).unwrap_or(0);
@@ -103,6 +105,8 @@ pub struct CacheStats {
 pub struct TokenCache {
     entries: moka::future::Cache<TokenHash, Entry>,
     revoked: moka::sync::Cache<FamilyId, ()>,
+    /// Bumped after every marker insert.
+    revocations: AtomicU64,
     /// Hit and miss counters.
     pub stats: CacheStats,
 }
@@ -134,6 +138,7 @@ impl TokenCache {
         TokenCache {
             entries,
             revoked,
+            revocations: AtomicU64::new(0),
             stats: CacheStats::default(),
         }
     }
@@ -156,10 +161,11 @@ impl TokenCache {
             }
             None => {
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                let seq = self.seq();
                 self.entries
                     .try_get_with(hash, async move {
                         Ok::<_, StoreError>(match load.await? {
-                            Some(r) => Entry::Known(Arc::new(CachedToken::from_record(&r))),
+                            Some(r) => Entry::Known(Arc::new(CachedToken::from_record(&r)), seq),
                             None => Entry::Unknown,
                         })
                     })
@@ -168,7 +174,9 @@ impl TokenCache {
         };
         Ok(match entry {
             Entry::Unknown => None,
-            Entry::Known(t) if !t.revoked && self.revoked.contains_key(&t.family) => {
+            Entry::Known(t, seq)
+                if !t.revoked && seq != self.seq() && self.revoked.contains_key(&t.family) =>
+            {
                 Some(Arc::new(CachedToken {
                     revoked: true,
                     user: t.user.clone(),
@@ -177,14 +185,21 @@ impl TokenCache {
                     ..*t
                 }))
             }
-            Entry::Known(t) => Some(t),
+            Entry::Known(t, _) => Some(t),
         })
     }
 
-    /// Remembers a token the edge just issued, so its first use needs no store read.
-    pub async fn insert_issued(&self, hash: TokenHash, token: CachedToken) {
+    /// The revocation sequence number. Read it before a store write whose tokens will be
+    /// passed to [`TokenCache::insert_issued`].
+    pub fn seq(&self) -> u64 {
+        self.revocations.load(Ordering::Acquire)
+    }
+
+    /// Remembers a token the edge just issued, so its first use needs no store read. `seq`
+    /// is [`TokenCache::seq`] as read before the store write.
+    pub async fn insert_issued(&self, hash: TokenHash, token: CachedToken, seq: u64) {
         self.entries
-            .insert(hash, Entry::Known(Arc::new(token)))
+            .insert(hash, Entry::Known(Arc::new(token), seq))
             .await;
     }
 
@@ -192,6 +207,8 @@ impl TokenCache {
     /// next lookup on this instance.
     pub async fn revoke_family(&self, family: FamilyId, hash: Option<TokenHash>) {
         self.revoked.insert(family, ());
+        // After the marker: a hit that sees the new number is sure to find the marker.
+        self.revocations.fetch_add(1, Ordering::Release);
         if let Some(h) = hash {
             self.entries.invalidate(&h).await;
         }
@@ -308,6 +325,34 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(again.revoked);
+    }
+
+    #[tokio::test]
+    async fn revoking_a_family_reaches_entries_loaded_before() {
+        let c = cache();
+        let fam = FamilyId::random();
+        let (a, b) = (TokenHash::of("a"), TokenHash::of("b"));
+        for h in [a, b] {
+            c.get(h, async { Ok(Some(record(fam, None))) })
+                .await
+                .unwrap();
+        }
+        let other = FamilyId::random();
+        c.get(TokenHash::of("o"), async { Ok(Some(record(other, None))) })
+            .await
+            .unwrap();
+        // Revoked through another token of the family: neither entry is named.
+        c.revoke_family(fam, None).await;
+        for h in [a, b] {
+            let t = c.get(h, async { panic!("cached") }).await.unwrap().unwrap();
+            assert!(t.revoked);
+        }
+        let o = c
+            .get(TokenHash::of("o"), async { panic!("cached") })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!o.revoked);
     }
 
     #[tokio::test]

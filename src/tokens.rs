@@ -1,10 +1,12 @@
 //! Token strings: minting, MAC verification and hashing.
 //!
 //! A token is `oe` + a kind letter + `_` + base64url(kid ‖ 32 random bytes ‖ 16-byte tag).
-//! The tag is a keyed BLAKE3 hash of everything before it under the server key `kid`, so a
-//! forged or mistyped token is refused in CPU before any cache or store lookup. Stores and
-//! caches only ever see [`TokenHash`], the unkeyed BLAKE3 hash of the whole string, which does
-//! not change when the server keys rotate.
+//! One keyed BLAKE3 hash of the prefix, key id and random bytes under the server key `kid`
+//! serves twice: its first 16 bytes are the tag, so a forged or mistyped token is refused in
+//! CPU before any cache or store lookup; all 32 bytes are the [`TokenHash`] that stores and
+//! caches key the token by. Stores never see the random bytes, so a leaked table cannot be
+//! turned back into tokens. A token is always hashed under the key that signed it, so
+//! rotating keys does not move stored tokens.
 
 use std::fmt;
 
@@ -76,12 +78,13 @@ impl TokenKind {
     }
 }
 
-/// The BLAKE3 hash of a token string: what stores and caches key tokens by.
+/// What stores and caches key a token by (see the module docs). Tokens get theirs from
+/// [`TokenCodec`]; [`TokenHash::of`] makes one from any string, for tests and tools.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenHash(pub [u8; 32]);
 
 impl TokenHash {
-    /// Hashes a token string.
+    /// The unkeyed BLAKE3 hash of a string.
     pub fn of(token: &str) -> Self {
         TokenHash(*blake3::hash(token.as_bytes()).as_bytes())
     }
@@ -214,12 +217,11 @@ impl TokenCodec {
         let mut raw = [0u8; RAW_LEN];
         raw[0] = self.signing.id;
         fill_random(&mut raw[1..1 + RANDOM_LEN]);
-        let tag = Self::tag(&self.signing.key, kind, &raw[..1 + RANDOM_LEN]);
-        raw[1 + RANDOM_LEN..].copy_from_slice(&tag);
+        let hash = Self::keyed(&self.signing.key, kind, &raw[..1 + RANDOM_LEN]);
+        raw[1 + RANDOM_LEN..].copy_from_slice(&hash.0[..TAG_LEN]);
         let mut token = String::with_capacity(PREFIX_LEN + BODY_LEN);
         token.push_str(kind.prefix());
         URL_SAFE_NO_PAD.encode_string(raw, &mut token);
-        let hash = TokenHash::of(&token);
         Minted {
             token: Secret::new(token),
             hash,
@@ -246,20 +248,19 @@ impl TokenCodec {
             .iter()
             .find(|k| k.id == raw[0])
             .ok_or(Malformed::UnknownKey)?;
-        let tag = Self::tag(&key.key, kind, &raw[..1 + RANDOM_LEN]);
-        if !bool::from(tag.ct_eq(&raw[1 + RANDOM_LEN..RAW_LEN])) {
+        let hash = Self::keyed(&key.key, kind, &raw[..1 + RANDOM_LEN]);
+        if !bool::from(hash.0[..TAG_LEN].ct_eq(&raw[1 + RANDOM_LEN..RAW_LEN])) {
             return Err(Malformed::BadMac);
         }
-        Ok((kind, TokenHash::of(token)))
+        Ok((kind, hash))
     }
 
-    fn tag(key: &[u8; 32], kind: TokenKind, payload: &[u8]) -> [u8; TAG_LEN] {
-        let mut h = blake3::Hasher::new_keyed(key);
-        h.update(kind.prefix().as_bytes());
-        h.update(payload);
-        let mut out = [0u8; TAG_LEN];
-        out.copy_from_slice(&h.finalize().as_bytes()[..TAG_LEN]);
-        out
+    fn keyed(key: &[u8; 32], kind: TokenKind, payload: &[u8]) -> TokenHash {
+        // One-shot hashing of a stack buffer: one compression, on every request.
+        let mut buf = [0u8; PREFIX_LEN + 1 + RANDOM_LEN];
+        buf[..PREFIX_LEN].copy_from_slice(kind.prefix().as_bytes());
+        buf[PREFIX_LEN..PREFIX_LEN + payload.len()].copy_from_slice(payload);
+        TokenHash(*blake3::keyed_hash(key, &buf[..PREFIX_LEN + payload.len()]).as_bytes())
     }
 }
 
@@ -382,6 +383,16 @@ mod tests {
         ] {
             assert!(c.verify(s).is_err());
         }
+    }
+
+    #[test]
+    fn the_hash_is_stable_across_rotation_and_hides_the_random_part() {
+        let old = ServerKey::random(1);
+        let m = TokenCodec::new(old.clone(), vec![]).mint(TokenKind::Refresh);
+        let rotated = TokenCodec::new(ServerKey::random(2), vec![old]);
+        assert_eq!(rotated.verify(m.token.expose()).unwrap().1, m.hash);
+        // The hash is not the plain hash of the string: it cannot be recomputed without the key.
+        assert_ne!(m.hash, TokenHash::of(m.token.expose()));
     }
 
     #[test]

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use common::{basic, FlakyStore, TestServer, CONFIG};
 use oauth_edge::store::{SqliteStore, Synchronous};
-use oauth_edge::tokens::TokenHash;
 use oauth_edge::{Config, Edge};
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt as _;
@@ -357,7 +356,7 @@ async fn acknowledged_writes_survive_kill_9() {
     // Refused because it is revoked, not because it was never written.
     let rec = edge
         .store()
-        .find(&TokenHash::of(&doomed))
+        .find(&edge.codec().verify(&doomed).unwrap().1)
         .await
         .unwrap()
         .expect("the revoked token's record was lost");

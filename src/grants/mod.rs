@@ -147,6 +147,7 @@ where
                 expires_at: Some(now + cfg.refresh_ttl.as_secs() as i64),
             });
         }
+        let seq = edge.cache().seq();
         match write(tokens).await {
             Ok(true) => {}
             Ok(false) => return Ok(None),
@@ -170,6 +171,7 @@ where
                     expires_at: Some(now + access_ttl as i64),
                     revoked: false,
                 },
+                seq,
             )
             .await;
         tracing::debug!(client_id = %client.id, grant = %d.grant_type, %family, "tokens issued");
