@@ -15,6 +15,7 @@ use crate::config::{AuthMethod, Config, Require};
 use crate::credentials::IBM_CLIENT_SECRET;
 use crate::edge::Edge;
 use crate::error::{ErrorCode, OAuthError};
+use crate::metrics::AuthFailure;
 use crate::params::Params;
 use crate::scope::Scopes;
 
@@ -165,7 +166,12 @@ pub(crate) async fn admit(
     };
     match result {
         Ok(identity) => Admission::Allow(Some(identity)),
-        Err(resp) => Admission::Deny(resp),
+        Err((reason, resp)) => {
+            if let Some(r) = reason {
+                edge.metrics().auth_failed(r);
+            }
+            Admission::Deny(resp)
+        }
     }
 }
 
@@ -192,42 +198,48 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
     Ok(Some(token))
 }
 
-async fn bearer(
-    edge: &Edge,
-    route: &Route,
-    headers: &HeaderMap,
-) -> Result<Identity, Response<Bytes>> {
+/// A refusal, with the reason to count when it was not counted already.
+type Refusal = (Option<AuthFailure>, Response<Bytes>);
+
+async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Identity, Refusal> {
+    let invalid = || (Some(AuthFailure::InvalidToken), invalid_token());
     let token = match bearer_token(headers) {
         Ok(Some(t)) => t,
-        Ok(None) => return Err(bearer_error(None, None)),
+        Ok(None) => return Err((Some(AuthFailure::Missing), bearer_error(None, None))),
         Err(()) => {
-            return Err(bearer_error(
-                Some((ErrorCode::InvalidRequest, "malformed Authorization header")),
-                None,
+            return Err((
+                Some(AuthFailure::Malformed),
+                bearer_error(
+                    Some((ErrorCode::InvalidRequest, "malformed Authorization header")),
+                    None,
+                ),
             ))
         }
     };
     let Ok((kind, hash)) = edge.codec().verify(token) else {
-        return Err(invalid_token());
+        return Err(invalid());
     };
     if kind != crate::tokens::TokenKind::Access {
-        return Err(invalid_token());
+        return Err(invalid());
     }
     let t = match edge.status_by_hash(hash).await {
         Ok(Some(t)) => t,
-        Ok(None) => return Err(invalid_token()),
+        Ok(None) => return Err(invalid()),
         Err(e) => {
             tracing::error!(error = %e, "store unavailable during admission");
-            return Err(unavailable());
+            return Err((Some(AuthFailure::StoreUnavailable), unavailable()));
         }
     };
     if !route.scopes.is_subset(&t.scopes) {
-        return Err(bearer_error(
-            Some((
-                ErrorCode::InvalidScope,
-                "the access token lacks a required scope",
-            )),
-            Some(&route.scopes),
+        return Err((
+            Some(AuthFailure::InsufficientScope),
+            bearer_error(
+                Some((
+                    ErrorCode::InvalidScope,
+                    "the access token lacks a required scope",
+                )),
+                Some(&route.scopes),
+            ),
         ));
     }
     Ok(Identity {
@@ -261,10 +273,10 @@ async fn client(
     route: &Route,
     head: &http::request::Parts,
     peer: Option<IpAddr>,
-) -> Result<Identity, Response<Bytes>> {
+) -> Result<Identity, Refusal> {
     // Passthrough bodies are never read: only the query and headers can carry credentials.
-    let params =
-        Params::parse(head.uri.query(), b"").map_err(|e| crate::profiles::rfc_error(&e))?;
+    let params = Params::parse(head.uri.query(), b"")
+        .map_err(|e| (Some(AuthFailure::Malformed), crate::profiles::rfc_error(&e)))?;
     let allowed = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretHeader,
@@ -278,12 +290,16 @@ async fn client(
             if e.code == ErrorCode::InvalidClient && e.challenge.is_none() {
                 e.challenge = Some(crate::error::Challenge::Basic);
             }
-            crate::profiles::rfc_error(&e)
+            // Counted by authenticate_client.
+            (None, crate::profiles::rfc_error(&e))
         })?;
     if !route.scopes.is_subset(&auth.client.scopes) {
-        return Err(crate::profiles::rfc_error(
-            &OAuthError::invalid_scope("the client lacks a required scope")
-                .with_status(StatusCode::FORBIDDEN),
+        return Err((
+            Some(AuthFailure::InsufficientScope),
+            crate::profiles::rfc_error(
+                &OAuthError::invalid_scope("the client lacks a required scope")
+                    .with_status(StatusCode::FORBIDDEN),
+            ),
         ));
     }
     Ok(Identity {
@@ -346,26 +362,50 @@ fn same_header(name: &str, target: &str) -> bool {
             .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
 }
 
-pub(crate) fn forward(
+/// What to change in an admitted request before it goes upstream.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Forwarding {
+    /// Headers to remove, every value of each.
+    pub remove: Vec<HeaderName>,
+    /// Headers to set, replacing whatever is there.
+    pub set: Vec<(HeaderName, HeaderValue)>,
+    /// The new request URI, when the query carried a client secret.
+    pub uri: Option<Uri>,
+}
+
+impl Forwarding {
+    /// Applies the plan to an `http` header map and URI.
+    pub fn apply(self, headers: &mut HeaderMap, uri: &mut Uri) {
+        for name in &self.remove {
+            headers.remove(name);
+        }
+        headers.reserve(self.set.len());
+        for (name, value) in self.set {
+            headers.insert(name, value);
+        }
+        if let Some(u) = self.uri {
+            *uri = u;
+        }
+    }
+}
+
+pub(crate) fn forwarding(
     table: &RouteTable,
     route: &Route,
     identity: Option<&Identity>,
-    headers: &mut HeaderMap,
-    uri: &mut Uri,
-) {
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Forwarding {
+    let mut plan = Forwarding::default();
     // Every incoming copy of an identity header goes, whatever its spelling.
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| {
-            table
-                .identity
-                .iter()
-                .any(|t| same_header(k.as_str(), t.as_str()))
-        })
-        .cloned()
-        .collect();
-    for k in spoofed {
-        headers.remove(&k);
+    for k in headers.keys() {
+        if table
+            .identity
+            .iter()
+            .any(|t| same_header(k.as_str(), t.as_str()))
+        {
+            plan.remove.push(k.clone());
+        }
     }
     // Client secrets never reach the upstream; the bearer token only where the route says.
     let drop_auth = headers.get(header::AUTHORIZATION).is_some_and(|v| {
@@ -374,32 +414,36 @@ pub(crate) fn forward(
         is(b"basic ") || (is(b"bearer ") && !route.forward_bearer)
     });
     if drop_auth {
-        headers.remove(header::AUTHORIZATION);
+        plan.remove.push(header::AUTHORIZATION);
     }
-    headers.remove(HeaderName::from_static(IBM_CLIENT_SECRET));
-    strip_query_secret(uri);
+    let ibm_secret = HeaderName::from_static(IBM_CLIENT_SECRET);
+    if headers.contains_key(&ibm_secret) {
+        plan.remove.push(ibm_secret);
+    }
+    plan.uri = without_query_secret(uri);
     if let Some(id) = identity {
-        headers.reserve(3);
         let [client, user, scope] = &table.identity;
         if let Ok(v) = HeaderValue::from_str(&id.client_id) {
-            headers.insert(client.clone(), v);
+            plan.set.push((client.clone(), v));
         }
         if let Some(u) = id
             .user
             .as_deref()
             .and_then(|u| HeaderValue::from_str(u).ok())
         {
-            headers.insert(user.clone(), u);
+            plan.set.push((user.clone(), u));
         }
         if let Ok(v) = HeaderValue::from_str(id.scopes.as_str()) {
-            headers.insert(scope.clone(), v);
+            plan.set.push((scope.clone(), v));
         }
     }
+    plan
 }
 
-/// Removes every `client_secret` parameter from the query, keeping the rest byte for byte.
-fn strip_query_secret(uri: &mut Uri) {
-    let Some(q) = uri.query() else { return };
+/// The URI without its `client_secret` query parameters, the rest kept byte for byte; `None`
+/// when there is none to remove.
+fn without_query_secret(uri: &Uri) -> Option<Uri> {
+    let q = uri.query()?;
     let is_secret = |p: &&str| {
         let name = p.split('=').next().unwrap_or("");
         name == "client_secret"
@@ -408,7 +452,7 @@ fn strip_query_secret(uri: &mut Uri) {
                 .is_ok_and(|n| n == "client_secret")
     };
     if !q.split('&').any(|p| is_secret(&p)) {
-        return;
+        return None;
     }
     let kept: Vec<&str> = q.split('&').filter(|p| !is_secret(p)).collect();
     let path = uri.path();
@@ -418,12 +462,8 @@ fn strip_query_secret(uri: &mut Uri) {
         format!("{path}?{}", kept.join("&"))
     };
     let mut parts = uri.clone().into_parts();
-    if let Ok(pq) = pq.parse() {
-        parts.path_and_query = Some(pq);
-        if let Ok(u) = Uri::from_parts(parts) {
-            *uri = u;
-        }
-    }
+    parts.path_and_query = Some(pq.parse().ok()?);
+    Uri::from_parts(parts).ok()
 }
 
 #[cfg(test)]
@@ -432,14 +472,15 @@ mod tests {
 
     #[test]
     fn query_secrets_are_removed_and_the_rest_kept() {
-        let mut u: Uri = "/api/x?a=1&client_secret=s&client_id=c&b=%20"
+        let u: Uri = "/api/x?a=1&client_secret=s&client_id=c&b=%20"
             .parse()
             .unwrap();
-        strip_query_secret(&mut u);
-        assert_eq!(u.to_string(), "/api/x?a=1&client_id=c&b=%20");
-        let mut u: Uri = "/api/x?client%5Fsecret=s".parse().unwrap();
-        strip_query_secret(&mut u);
-        assert_eq!(u.to_string(), "/api/x");
+        let stripped = without_query_secret(&u).unwrap();
+        assert_eq!(stripped.to_string(), "/api/x?a=1&client_id=c&b=%20");
+        let u: Uri = "/api/x?client%5Fsecret=s".parse().unwrap();
+        assert_eq!(without_query_secret(&u).unwrap().to_string(), "/api/x");
+        let u: Uri = "/api/x?a=1".parse().unwrap();
+        assert_eq!(without_query_secret(&u), None);
     }
 
     #[test]

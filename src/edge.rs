@@ -80,6 +80,7 @@ pub(crate) struct Inner {
     pub(crate) extensions: HashMap<String, Arc<dyn ExtensionGrant>>,
     pub(crate) profiles: Vec<Profile>,
     pub(crate) routes: RouteTable,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// Builds an [`Edge`] with parts the config file cannot express.
@@ -141,6 +142,7 @@ impl EdgeBuilder {
                 extensions,
                 profiles,
                 routes,
+                metrics: Default::default(),
                 config,
             }),
         })
@@ -234,6 +236,11 @@ impl Edge {
     /// The client registry.
     pub fn clients(&self) -> &ClientRegistry {
         &self.inner.clients
+    }
+
+    /// The engine's counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// The passthrough route at `index`, as returned by [`Edge::classify`].
@@ -352,26 +359,57 @@ impl Edge {
         crate::admission::admit(self, self.route(route), head, peer).await
     }
 
-    /// Prepares an admitted request's head for the upstream: removes client secrets, the
-    /// bearer token (unless the route forwards it) and every incoming copy of the identity
-    /// headers, then sets the edge's own.
+    /// What to change in an admitted request's head before it goes upstream: remove client
+    /// secrets, the bearer token (unless the route forwards it) and every incoming copy of the
+    /// identity headers, then set the edge's own. Adapters whose header maps are not
+    /// `http::HeaderMap` apply the plan with their own API.
+    pub fn forwarding(
+        &self,
+        route: usize,
+        identity: Option<&crate::admission::Identity>,
+        head: &Parts,
+    ) -> crate::admission::Forwarding {
+        crate::admission::forwarding(
+            &self.inner.routes,
+            self.route(route),
+            identity,
+            &head.headers,
+            &head.uri,
+        )
+    }
+
+    /// Applies [`Edge::forwarding`] to `head`.
     pub fn forward(
         &self,
         route: usize,
         identity: Option<&crate::admission::Identity>,
         head: &mut Parts,
     ) {
-        crate::admission::forward(
-            &self.inner.routes,
-            self.route(route),
-            identity,
-            &mut head.headers,
-            &mut head.uri,
-        )
+        self.forwarding(route, identity, head)
+            .apply(&mut head.headers, &mut head.uri)
     }
 
     /// Authenticates the client of an endpoint or passthrough request.
     pub(crate) async fn authenticate_client(
+        &self,
+        head: &Parts,
+        params: &Params,
+        allowed: &[AuthMethod],
+        query: bool,
+        peer: Option<IpAddr>,
+    ) -> Result<Authenticated, OAuthError> {
+        let result = self
+            .authenticate_inner(head, params, allowed, query, peer)
+            .await;
+        if let Err(e) = &result {
+            self.inner
+                .metrics
+                .auth_failed(crate::metrics::AuthFailure::of(e));
+        }
+        result
+    }
+
+    async fn authenticate_inner(
         &self,
         head: &Parts,
         params: &Params,
@@ -452,6 +490,7 @@ impl Edge {
             .revoke_family(&family, crate::unix_now())
             .await?;
         self.inner.cache.revoke_family(family, hash).await;
+        self.inner.metrics.revoked(1);
         tracing::info!(%family, "token family revoked");
         Ok(())
     }
@@ -471,6 +510,7 @@ impl Edge {
         for f in &families {
             self.inner.cache.revoke_family(*f, None).await;
         }
+        self.inner.metrics.revoked(families.len() as u64);
         Ok(families.len())
     }
 }

@@ -17,6 +17,7 @@ mod endpoints;
 pub mod error;
 pub mod grants;
 pub mod layer;
+pub mod metrics;
 pub mod params;
 pub mod profiles;
 pub mod scope;
@@ -25,7 +26,7 @@ pub mod store;
 pub mod tokens;
 pub mod users;
 
-pub use admission::{Admission, Identity, Via};
+pub use admission::{Admission, Forwarding, Identity, Via};
 pub use config::Config;
 pub use edge::{BuildError, Edge, EdgeBuilder, Endpoint, Target};
 pub use endpoints::json as json_response;

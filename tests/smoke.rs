@@ -31,4 +31,19 @@ async fn token_call_revoke_call_again() {
         .to_str()
         .unwrap()
         .contains("invalid_token"));
+
+    // The engine counted what happened.
+    let m = s.edge.metrics();
+    assert_eq!(
+        m.tokens_issued(),
+        vec![("client_credentials".to_string(), 1)]
+    );
+    assert_eq!(m.revocations(), 1);
+    let failures: Vec<(&str, u64)> = m
+        .auth_failures()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| (r.as_str(), n))
+        .collect();
+    assert_eq!(failures, vec![("invalid_token", 1)]);
 }

@@ -174,6 +174,7 @@ where
                 seq,
             )
             .await;
+        edge.metrics().issued(&d.grant_type);
         tracing::debug!(client_id = %client.id, grant = %d.grant_type, %family, "tokens issued");
         return Ok(Some(Issued {
             access: access.token,

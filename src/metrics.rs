@@ -1,0 +1,110 @@
+//! Counters the engine keeps for whoever exports metrics (the gateway's `/metrics`).
+//!
+//! Plain atomics: recording is a relaxed increment, never a lock on the request path. Tokens
+//! issued are counted by grant type, which is open-ended (extension grants), so that one map
+//! takes a short lock on issuance only.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Why a request failed to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credentials where some were required.
+    Missing,
+    /// Unknown client or wrong secret (one reason: the two are not told apart).
+    BadClientCredentials,
+    /// Too many failures for one client id from one address.
+    Throttled,
+    /// Ambiguous or malformed credentials.
+    Malformed,
+    /// A forged, unknown, expired or revoked token.
+    InvalidToken,
+    /// A valid token without a required scope.
+    InsufficientScope,
+    /// The store could not be asked.
+    StoreUnavailable,
+}
+
+impl AuthFailure {
+    /// Every reason, in a fixed order.
+    pub const ALL: [AuthFailure; 7] = [
+        AuthFailure::Missing,
+        AuthFailure::BadClientCredentials,
+        AuthFailure::Throttled,
+        AuthFailure::Malformed,
+        AuthFailure::InvalidToken,
+        AuthFailure::InsufficientScope,
+        AuthFailure::StoreUnavailable,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::BadClientCredentials => "bad_client_credentials",
+            AuthFailure::Throttled => "throttled",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::InvalidToken => "invalid_token",
+            AuthFailure::InsufficientScope => "insufficient_scope",
+            AuthFailure::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+/// The engine's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    issued: Mutex<BTreeMap<String, u64>>,
+    revocations: AtomicU64,
+    auth_failures: [AtomicU64; AuthFailure::ALL.len()],
+}
+
+impl Metrics {
+    pub(crate) fn issued(&self, grant_type: &str) {
+        let mut m = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(grant_type.to_string()).or_default() += 1;
+    }
+
+    pub(crate) fn revoked(&self, families: u64) {
+        self.revocations.fetch_add(families, Ordering::Relaxed);
+    }
+
+    pub(crate) fn auth_failed(&self, reason: AuthFailure) {
+        self.auth_failures[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Token responses issued, by grant type.
+    pub fn tokens_issued(&self) -> Vec<(String, u64)> {
+        let m = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Grant families revoked.
+    pub fn revocations(&self) -> u64 {
+        self.revocations.load(Ordering::Relaxed)
+    }
+
+    /// Authentication failures, by reason (every reason, zeros included).
+    pub fn auth_failures(&self) -> Vec<(AuthFailure, u64)> {
+        AuthFailure::ALL
+            .iter()
+            .map(|r| (*r, self.auth_failures[*r as usize].load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+impl AuthFailure {
+    /// The reason behind an OAuth error answer.
+    pub(crate) fn of(e: &crate::error::OAuthError) -> AuthFailure {
+        use crate::error::ErrorCode;
+        match e.code {
+            _ if e.status() == http::StatusCode::TOO_MANY_REQUESTS => AuthFailure::Throttled,
+            ErrorCode::TemporarilyUnavailable => AuthFailure::StoreUnavailable,
+            ErrorCode::InvalidRequest => AuthFailure::Malformed,
+            _ if e.description == "client authentication is required" => AuthFailure::Missing,
+            _ => AuthFailure::BadClientCredentials,
+        }
+    }
+}
