@@ -243,6 +243,12 @@ impl Edge {
         &self.inner.metrics
     }
 
+    /// Every passthrough route, in match order; the last is the default route. Indexes are
+    /// those [`Edge::classify`] returns.
+    pub fn routes(&self) -> &[Route] {
+        self.inner.routes.routes()
+    }
+
     /// The passthrough route at `index`, as returned by [`Edge::classify`].
     pub fn route(&self, index: usize) -> &Route {
         self.inner.routes.get(index)
@@ -315,10 +321,17 @@ impl Edge {
 
     /// The answer for a body that exceeded the limit [`Edge::precheck`] returned.
     pub fn body_too_large(&self, ep: Endpoint) -> Response<Bytes> {
-        self.inner.profiles[ep.profile].error(
+        self.endpoint_error(
+            ep,
             &OAuthError::invalid_request("request body too large")
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE),
         )
+    }
+
+    /// An error for an endpoint request, in its profile's dialect (for adapters that refuse
+    /// a request before the engine sees it, say when the body does not arrive in time).
+    pub fn endpoint_error(&self, ep: Endpoint, e: &OAuthError) -> Response<Bytes> {
+        self.inner.profiles[ep.profile].error(e)
     }
 
     /// Answers an endpoint request whose head passed [`Edge::precheck`].

@@ -35,6 +35,12 @@ pub use layer::{OAuthEdge, OAuthEdgeLayer, PeerAddr};
 pub use scope::Scopes;
 pub use secret::Secret;
 
+/// A random string of URL-unreserved characters carrying `bytes` bytes from the OS random
+/// source (generated secrets, admin tokens).
+pub fn tokens_random(bytes: usize) -> String {
+    tokens::random_string(bytes)
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> store::UnixTime {
     std::time::SystemTime::now()

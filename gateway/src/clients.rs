@@ -1,0 +1,335 @@
+//! Clients kept in the store: created at run time by `oauth-edge client …` or the admin API.
+//! A new secret is shown once and stored as a keyed hash.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use oauth_edge::clients::{validate_client, SecretHash};
+use oauth_edge::config::ClientConfig;
+use oauth_edge::store::{ClientRecord, StoreError};
+use oauth_edge::{Config, Edge, Secret};
+use serde_json::json;
+
+/// `oauth-edge client …`.
+#[derive(Subcommand)]
+pub(crate) enum Action {
+    /// Create a client. A confidential client's secret is printed once.
+    Add {
+        /// The client id.
+        #[arg(long)]
+        id: String,
+        /// A display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A scope it may ask for (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A grant type it may use (repeat for several). Default: client_credentials.
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// A public client: no secret.
+        #[arg(long)]
+        public: bool,
+        /// A redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// May introspect other clients' tokens.
+        #[arg(long)]
+        introspect: bool,
+    },
+    /// List the clients in the store.
+    List,
+    /// Show one client.
+    Show {
+        /// The client id.
+        id: String,
+    },
+    /// Delete a client and revoke all its tokens.
+    Remove {
+        /// The client id.
+        id: String,
+    },
+    /// Give a client a new secret (printed once); the old one stops working.
+    RotateSecret {
+        /// The client id.
+        id: String,
+    },
+}
+
+/// Why a client operation failed.
+#[derive(Debug)]
+pub(crate) enum ClientError {
+    /// The request is wrong (bad id, bad scope, a client of the config file…).
+    Invalid(String),
+    /// No such client.
+    NotFound,
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Invalid(m) => f.write_str(m),
+            ClientError::NotFound => f.write_str("no such client"),
+            ClientError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<StoreError> for ClientError {
+    fn from(e: StoreError) -> Self {
+        ClientError::Store(e)
+    }
+}
+
+/// A client's settings as shown to people and scripts: never the secret or its hash.
+pub(crate) fn public_view(rec: &ClientRecord) -> serde_json::Value {
+    let mut v = rec.settings.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("secret_hash");
+        o.insert("created_at".into(), rec.created_at.into());
+    }
+    v
+}
+
+/// Creates a client in the store. Returns its new secret (none for public clients).
+pub(crate) async fn create(
+    edge: &Edge,
+    mut client: ClientConfig,
+) -> Result<Option<Secret>, ClientError> {
+    if edge.config().clients.iter().any(|c| c.id == client.id) {
+        return Err(ClientError::Invalid(
+            "a client with this id is declared in the config file".into(),
+        ));
+    }
+    if edge.store().client(&client.id).await?.is_some() {
+        return Err(ClientError::Invalid("a client with this id exists".into()));
+    }
+    let secret = if client.public {
+        client.secret_hash = None;
+        None
+    } else {
+        let (secret, hash) = SecretHash::generate();
+        client.secret_hash = hash.encode();
+        Some(secret)
+    };
+    client.secret = None;
+    validate_client(&client).map_err(|(k, r)| ClientError::Invalid(format!("{k}: {r}")))?;
+    let rec = ClientRecord {
+        id: client.id.clone(),
+        settings: serde_json::to_value(&client).map_err(|e| ClientError::Invalid(e.to_string()))?,
+        created_at: oauth_edge::unix_now(),
+    };
+    edge.store().put_client(&rec).await?;
+    edge.clients().forget(&client.id).await;
+    Ok(secret)
+}
+
+/// Gives a stored confidential client a new secret.
+pub(crate) async fn rotate_secret(edge: &Edge, id: &str) -> Result<Secret, ClientError> {
+    let mut rec = edge
+        .store()
+        .client(id)
+        .await?
+        .ok_or(ClientError::NotFound)?;
+    let mut client: ClientConfig = serde_json::from_value(rec.settings.clone())
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    if client.public {
+        return Err(ClientError::Invalid("a public client has no secret".into()));
+    }
+    let (secret, hash) = SecretHash::generate();
+    client.secret_hash = hash.encode();
+    rec.settings =
+        serde_json::to_value(&client).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    edge.store().put_client(&rec).await?;
+    edge.clients().forget(id).await;
+    Ok(secret)
+}
+
+/// Deletes a stored client, revoking its tokens.
+pub(crate) async fn remove(edge: &Edge, id: &str) -> Result<(), ClientError> {
+    let existed = edge
+        .store()
+        .delete_client(id, oauth_edge::unix_now())
+        .await?;
+    edge.revoke_all(Some(id), None).await?;
+    edge.clients().forget(id).await;
+    if existed {
+        Ok(())
+    } else {
+        Err(ClientError::NotFound)
+    }
+}
+
+/// A client table from the `add` flags.
+pub(crate) fn spec(
+    id: String,
+    name: Option<String>,
+    scopes: Vec<String>,
+    grants: Vec<String>,
+    public: bool,
+    redirect_uris: Vec<String>,
+    introspect: bool,
+) -> ClientConfig {
+    ClientConfig {
+        id,
+        name,
+        secret: None,
+        secret_hash: None,
+        public,
+        grants: if grants.is_empty() {
+            if public {
+                vec!["refresh_token".into()]
+            } else {
+                vec!["client_credentials".into()]
+            }
+        } else {
+            grants
+        },
+        scopes,
+        default_scopes: None,
+        auth_methods: None,
+        redirect_uris,
+        introspect,
+        access_ttl: None,
+    }
+}
+
+/// Runs `oauth-edge client …`.
+pub(crate) fn run(config_path: &Path, action: Action, json: bool) -> ExitCode {
+    let (config, _) = match crate::load(config_path) {
+        Ok(c) => c,
+        Err(e) => return crate::config_failure(&e, json),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oauth-edge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run_action(config, action, json))
+}
+
+async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
+    let edge = match Edge::new(config).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("oauth-edge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match action {
+        Action::Add {
+            id,
+            name,
+            scopes,
+            grants,
+            public,
+            redirect_uris,
+            introspect,
+        } => {
+            let c = spec(
+                id.clone(),
+                name,
+                scopes,
+                grants,
+                public,
+                redirect_uris,
+                introspect,
+            );
+            create(&edge, c).await.map(|secret| {
+                if json {
+                    json!({ "id": id, "secret": secret.as_ref().map(Secret::expose) })
+                } else {
+                    match secret {
+                        Some(s) => json!(format!(
+                            "client {id} created\nsecret: {}\n(shown once; stored hashed)",
+                            s.expose()
+                        )),
+                        None => json!(format!("public client {id} created")),
+                    }
+                }
+            })
+        }
+        Action::List => edge
+            .store()
+            .list_clients()
+            .await
+            .map_err(ClientError::from)
+            .map(|list| {
+                if json {
+                    json!(list.iter().map(public_view).collect::<Vec<_>>())
+                } else {
+                    let lines: Vec<String> = list
+                        .iter()
+                        .map(|c| {
+                            let v = public_view(c);
+                            format!(
+                                "{}\t{}\tscopes={}",
+                                c.id,
+                                if v["public"] == true {
+                                    "public"
+                                } else {
+                                    "confidential"
+                                },
+                                v["scopes"]
+                            )
+                        })
+                        .collect();
+                    json!(lines.join("\n"))
+                }
+            }),
+        Action::Show { id } => match edge.store().client(&id).await {
+            Ok(Some(rec)) => Ok(if json {
+                public_view(&rec)
+            } else {
+                json!(serde_json::to_string_pretty(&public_view(&rec)).unwrap_or_default())
+            }),
+            Ok(None) => Err(ClientError::NotFound),
+            Err(e) => Err(e.into()),
+        },
+        Action::Remove { id } => remove(&edge, &id).await.map(|()| {
+            if json {
+                json!({ "id": id, "removed": true })
+            } else {
+                json!(format!("client {id} removed; its tokens are revoked"))
+            }
+        }),
+        Action::RotateSecret { id } => rotate_secret(&edge, &id).await.map(|s| {
+            if json {
+                json!({ "id": id, "secret": s.expose() })
+            } else {
+                json!(format!(
+                    "new secret for {id}: {}\n(shown once; the old one no longer works)",
+                    s.expose()
+                ))
+            }
+        }),
+    };
+    match result {
+        Ok(v) => {
+            match v {
+                serde_json::Value::String(s) if !json => println!("{s}"),
+                v => println!("{v}"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if json {
+                println!("{}", json!({ "error": e.to_string() }));
+            } else {
+                eprintln!("oauth-edge: {e}");
+            }
+            match e {
+                ClientError::Invalid(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}

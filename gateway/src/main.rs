@@ -1,0 +1,153 @@
+//! `oauth-edge`: the pingora gateway.
+//!
+//! ```text
+//! oauth-edge serve --config oauth-edge.toml
+//! oauth-edge serve --demo
+//! oauth-edge check-config oauth-edge.toml
+//! oauth-edge client add --config oauth-edge.toml --id billing --scope invoices.read
+//! ```
+
+mod admin;
+mod clients;
+mod demo;
+mod metrics;
+mod proxy;
+mod server;
+mod settings;
+mod upstreams;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use oauth_edge::config::ConfigError;
+use oauth_edge::Config;
+
+use crate::settings::Settings;
+
+/// An OAuth2 authorization edge in front of your APIs.
+#[derive(Parser)]
+#[command(name = "oauth-edge", version, about)]
+struct Cli {
+    /// Print results as JSON (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// The config file. Default: ./oauth-edge.toml.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Run the embedded demo: an SQLite file, an echo upstream and a demo client.
+        #[arg(long, conflicts_with = "config")]
+        demo: bool,
+        /// Where the demo keeps its files.
+        #[arg(long, default_value = ".", requires = "demo")]
+        data_dir: PathBuf,
+        /// The demo gateway's address.
+        #[arg(long, default_value = "127.0.0.1:8080", requires = "demo")]
+        listen: std::net::SocketAddr,
+        /// The demo admin API's address.
+        #[arg(long, default_value = "127.0.0.1:9901", requires = "demo")]
+        admin_listen: std::net::SocketAddr,
+    },
+    /// Check a config file and exit: 0 when it is good, 2 when not.
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Manage the clients kept in the store.
+    Client {
+        /// The config file whose store holds the clients. Default: ./oauth-edge.toml.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: clients::Action,
+    },
+}
+
+/// A config file and the gateway settings in it.
+pub(crate) fn load(path: &std::path::Path) -> Result<(Config, Settings), ConfigError> {
+    let config = Config::from_file(path)?;
+    let settings = Settings::from_config(&config)?;
+    Ok((config, settings))
+}
+
+fn config_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| PathBuf::from("oauth-edge.toml"))
+}
+
+/// Reports a config error the way scripts and people both read it; exit status 2.
+pub(crate) fn config_failure(e: &ConfigError, json: bool) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "ok": false, "key": e.key, "reason": e.reason })
+        );
+    } else {
+        eprintln!("oauth-edge: {e}");
+    }
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OAUTH_EDGE_LOG")
+                .unwrap_or_else(|_| "info,pingora=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve {
+            config,
+            demo,
+            data_dir,
+            listen,
+            admin_listen,
+        } => {
+            if demo {
+                return demo::run(&data_dir, listen, admin_listen, cli.json);
+            }
+            let path = config_path(config);
+            match load(&path) {
+                Ok((config, settings)) => server::run(config, settings),
+                Err(e) => config_failure(&e, cli.json),
+            }
+        }
+        Command::CheckConfig { file } => match load(&file) {
+            Ok((config, settings)) => {
+                if cli.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "ok": true,
+                            "clients": config.clients.len(),
+                            "routes": config.routes.len(),
+                            "upstreams": settings.upstreams.len(),
+                            "listeners": settings.listeners.len(),
+                        })
+                    );
+                } else {
+                    println!(
+                        "{}: ok ({} clients, {} routes, {} upstreams, {} listeners)",
+                        file.display(),
+                        config.clients.len(),
+                        config.routes.len(),
+                        settings.upstreams.len(),
+                        settings.listeners.len()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_failure(&e, cli.json),
+        },
+        Command::Client { config, action } => clients::run(&config_path(config), action, cli.json),
+    }
+}

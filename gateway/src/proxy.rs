@@ -1,0 +1,400 @@
+//! The pingora adapter: a `ProxyHttp` over the engine's [`Edge`], kept small.
+//!
+//! `request_filter` answers endpoint requests itself (body read within the engine's limit and
+//! the body deadline) and admits everything else; `upstream_request_filter` applies the
+//! engine's forwarding plan; `logging` records metrics and one access-log line.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::{header, Response, StatusCode};
+use oauth_edge::{Admission, Edge, Identity, OAuthError, Target};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType};
+
+use crate::metrics::Metrics;
+use crate::settings::{Limits, Settings};
+use crate::upstreams::Pool;
+
+/// The proxy.
+pub(crate) struct Gateway {
+    edge: Edge,
+    pools: Vec<Pool>,
+    /// The pool of each engine route, by route index.
+    route_pool: Vec<Option<usize>>,
+    /// The metrics label of each engine route.
+    route_label: Vec<Arc<str>>,
+    endpoint_label: Arc<str>,
+    limits: Limits,
+    access_log: bool,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// Per-request state.
+pub(crate) struct Ctx {
+    started: Instant,
+    route: Option<usize>,
+    endpoint: bool,
+    identity: Option<Identity>,
+    outcome: &'static str,
+    pool: Option<usize>,
+    upstream_started: Option<Instant>,
+}
+
+impl Gateway {
+    pub(crate) fn new(
+        edge: Edge,
+        settings: &Settings,
+        pools: Vec<Pool>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let routes = edge.routes();
+        let route_pool = routes
+            .iter()
+            .map(|r| settings.upstream_for(r.upstream.as_deref()))
+            .collect();
+        let route_label = routes
+            .iter()
+            .map(|r| {
+                let host = r
+                    .host
+                    .as_deref()
+                    .map(|h| format!("{h}"))
+                    .unwrap_or_default();
+                let path = if r.path.is_empty() {
+                    "(default)"
+                } else {
+                    &r.path
+                };
+                Arc::from(format!("{host}{path}"))
+            })
+            .collect();
+        Gateway {
+            edge,
+            pools,
+            route_pool,
+            route_label,
+            endpoint_label: Arc::from("(endpoint)"),
+            limits: settings.limits.clone(),
+            access_log: settings.access_log,
+            metrics,
+        }
+    }
+
+    /// Reads an endpoint request's body within `limit` bytes and the body deadline.
+    async fn read_body(&self, session: &mut Session, limit: usize) -> Result<Bytes, StatusCode> {
+        let read = async {
+            let mut buf = BytesMut::new();
+            loop {
+                match session.read_request_body().await {
+                    Ok(Some(chunk)) => {
+                        if buf.len() + chunk.len() > limit {
+                            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+                        }
+                        buf.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => return Ok(buf.freeze()),
+                    Err(_) => return Err(StatusCode::BAD_REQUEST),
+                }
+            }
+        };
+        match tokio::time::timeout(self.limits.body_timeout, read).await {
+            Ok(r) => r,
+            Err(_) => Err(StatusCode::REQUEST_TIMEOUT),
+        }
+    }
+}
+
+fn peer_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
+
+/// Writes a response the engine produced.
+async fn respond(session: &mut Session, resp: Response<Bytes>) -> Result<()> {
+    let (parts, body) = resp.into_parts();
+    let mut head = ResponseHeader::build(parts.status, Some(parts.headers.len() + 1))?;
+    for (name, value) in parts.headers.iter() {
+        head.append_header(name.clone(), value.clone())?;
+    }
+    head.insert_header(header::CONTENT_LENGTH, body.len())?;
+    let empty = body.is_empty();
+    session.write_response_header(Box::new(head), empty).await?;
+    if !empty {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// A JSON error from the gateway itself (not an OAuth endpoint): 4xx for what the client
+/// sent, 502/504 for the upstream.
+fn gateway_error(
+    status: StatusCode,
+    error: &'static str,
+    description: &'static str,
+) -> Response<Bytes> {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    oauth_edge::json_response(status, Bytes::from(body.to_string()))
+}
+
+/// Size of a request head as it came on the wire, near enough.
+fn head_size(h: &RequestHeader) -> usize {
+    let line = h.method.as_str().len() + h.raw_path().len() + 12;
+    line + h
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            started: Instant::now(),
+            route: None,
+            endpoint: false,
+            identity: None,
+            outcome: "error",
+            pool: None,
+            upstream_started: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let head = session.req_header();
+        if head_size(head) > self.limits.max_header_bytes {
+            ctx.outcome = "rejected";
+            let resp = gateway_error(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "invalid_request",
+                "request header too large",
+            );
+            session.set_keepalive(None);
+            respond(session, resp).await?;
+            return Ok(true);
+        }
+        // Both framings, or two lengths, is a smuggling attempt: refuse it for every route.
+        let lengths = head.headers.get_all(header::CONTENT_LENGTH).iter().count();
+        if lengths > 1 || (lengths == 1 && head.headers.contains_key(header::TRANSFER_ENCODING)) {
+            ctx.outcome = "rejected";
+            session.set_keepalive(None);
+            let resp = gateway_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "ambiguous message framing",
+            );
+            respond(session, resp).await?;
+            return Ok(true);
+        }
+        let peer = peer_ip(session);
+        match self.edge.classify(session.req_header().as_ref()) {
+            Target::Endpoint(ep) => {
+                ctx.endpoint = true;
+                ctx.outcome = "endpoint";
+                let resp = match self.edge.precheck(ep, session.req_header().as_ref()) {
+                    Err(resp) => resp,
+                    Ok(limit) => match self.read_body(session, limit).await {
+                        Ok(body) => {
+                            self.edge
+                                .serve(ep, session.req_header().as_ref(), &body, peer)
+                                .await
+                        }
+                        Err(StatusCode::PAYLOAD_TOO_LARGE) => {
+                            session.set_keepalive(None);
+                            self.edge.body_too_large(ep)
+                        }
+                        Err(status) => {
+                            session.set_keepalive(None);
+                            self.edge.endpoint_error(
+                                ep,
+                                &OAuthError::invalid_request(
+                                    "the request body was not received in time or in full",
+                                )
+                                .with_status(status),
+                            )
+                        }
+                    },
+                };
+                respond(session, resp).await?;
+                Ok(true)
+            }
+            Target::Passthrough(route) => {
+                ctx.route = Some(route);
+                match self
+                    .edge
+                    .admit(route, session.req_header().as_ref(), peer)
+                    .await
+                {
+                    Admission::Allow(identity) => {
+                        ctx.identity = identity;
+                        ctx.outcome = "allowed";
+                        Ok(false)
+                    }
+                    Admission::Deny(resp) => {
+                        ctx.outcome = "denied";
+                        respond(session, resp).await?;
+                        Ok(true)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let pool = ctx
+            .route
+            .and_then(|r| self.route_pool.get(r).copied().flatten());
+        let Some(pool) = pool else {
+            return Error::e_explain(ErrorType::HTTPStatus(502), "no upstream for this route");
+        };
+        ctx.pool = Some(pool);
+        match self.pools[pool].peer() {
+            Some(peer) => {
+                ctx.upstream_started = Some(Instant::now());
+                Ok(Box::new(peer))
+            }
+            None => Error::e_explain(ErrorType::HTTPStatus(502), "no healthy upstream server"),
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let Some(route) = ctx.route else {
+            return Ok(());
+        };
+        let plan = self
+            .edge
+            .forwarding(route, ctx.identity.as_ref(), upstream_request.as_ref());
+        for name in &plan.remove {
+            upstream_request.remove_header(name);
+        }
+        for (name, value) in plan.set {
+            upstream_request.insert_header(name, value)?;
+        }
+        if let Some(uri) = plan.uri {
+            upstream_request.set_uri(uri);
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let (Some(start), Some(pool)) = (ctx.upstream_started.take(), ctx.pool) {
+            self.metrics
+                .upstream_latency(&self.pools[pool].name, start.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let (status, error, description) = match e.etype() {
+            ErrorType::HTTPStatus(code) => (
+                StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY),
+                "bad_gateway",
+                "the upstream is unavailable",
+            ),
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "gateway_timeout",
+                    "the upstream did not answer in time",
+                )
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => (
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "the upstream is unavailable",
+                ),
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                        // The client is gone; there is nobody to answer.
+                        return FailToProxy {
+                            error_code: 0,
+                            can_reuse_downstream: false,
+                        };
+                    }
+                    ErrorType::ReadTimedout => (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "invalid_request",
+                        "the request was not received in time",
+                    ),
+                    _ => (
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "malformed request",
+                    ),
+                },
+                _ => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "internal error",
+                ),
+            },
+        };
+        if status.is_server_error() {
+            self.metrics.upstream_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        ctx.outcome = if ctx.outcome == "allowed" {
+            "upstream_error"
+        } else {
+            ctx.outcome
+        };
+        if respond(session, gateway_error(status, error, description))
+            .await
+            .is_err()
+        {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        FailToProxy {
+            error_code: status.as_u16(),
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let label = match ctx.route {
+            Some(r) if !ctx.endpoint => &self.route_label[r],
+            _ => &self.endpoint_label,
+        };
+        self.metrics.request(label, ctx.outcome, status);
+        if self.access_log {
+            let head = session.req_header();
+            // The path only: a query may carry a client secret or a code.
+            tracing::info!(
+                target: "access",
+                method = %head.method,
+                path = head.uri.path(),
+                status,
+                outcome = ctx.outcome,
+                client_id = ctx.identity.as_ref().map(|i| &*i.client_id),
+                ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+            );
+        }
+    }
+}
