@@ -252,7 +252,7 @@ impl AuthMethod {
 }
 
 /// A client declared in the config file (also the shape run-time clients are stored in).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// The client id.
@@ -298,12 +298,49 @@ pub struct ClientConfig {
     pub access_ttl: Option<Duration>,
 }
 
+impl std::fmt::Debug for ClientConfig {
+    // A hash of a low-entropy secret invites offline guessing: print that there is one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("secret", &self.secret)
+            .field(
+                "secret_hash",
+                &self.secret_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field("public", &self.public)
+            .field("grants", &self.grants)
+            .field("scopes", &self.scopes)
+            .field("default_scopes", &self.default_scopes)
+            .field("auth_methods", &self.auth_methods)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("introspect", &self.introspect)
+            .field("access_ttl", &self.access_ttl)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
 fn default_grants() -> Vec<String> {
     vec!["client_credentials".into()]
 }
 
 /// A user of the built-in user table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// The login name, also the user id handed to upstreams.
@@ -701,6 +738,30 @@ mod tests {
         assert_eq!(e.key, "clients[1].id");
         let e = Config::from_toml("[[tokens.keys]]\nid = 1\nsecret = \"short\"\n").unwrap_err();
         assert_eq!(e.key, "tokens.keys[0].secret");
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret_or_hash() {
+        let c = Config::from_toml(
+            r#"
+[tokens]
+keys = [{ id = 1, secret = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }]
+[[clients]]
+id = "a"
+secret = "plain-secret-value"
+[[clients]]
+id = "b"
+secret_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhh"
+[[users]]
+username = "u"
+password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhh"
+"#,
+        )
+        .unwrap();
+        let printed = format!("{c:?}");
+        for secret in ["plain-secret-value", "ZmFrZWhhc2", "AAAAAAAAAA"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
     }
 
     #[test]
