@@ -1,28 +1,70 @@
 //! The admin API, on its own listener (127.0.0.1 by default).
 //!
-//! `/healthz`, `/readyz` and `/metrics` are open; everything under `/admin` requires
-//! `Authorization: Bearer <gateway.admin.token>`.
+//! `/healthz`, `/readyz` and `/metrics` are open. Everything under `/admin` requires
+//! `Authorization: Bearer <gateway.admin.token>`, and answers 403 while no token is set.
+//!
+//! | route | answers |
+//! |---|---|
+//! | `GET /admin/clients` | 200, every client (stored, then the config file's), never a secret |
+//! | `POST /admin/clients` | 201 `{"id", "client_secret"}` (the secret once, confidential clients only) |
+//! | `GET /admin/clients/{id}` | 200 the client, or 404 |
+//! | `DELETE /admin/clients/{id}` | 204 (its tokens are revoked at once), 404, or 409 for a config-file client |
+//! | `POST /admin/clients/{id}/rotate-secret` | 200 `{"id", "client_secret"}`, 404, 400 for a public client |
+//! | `POST /admin/revoke` | 200 `{"revoked_families": n}` for `{"client_id"}` and/or `{"user"}` |
+//!
+//! Errors are JSON `{"error", "error_description"}`: 400 for what the caller sent, 503 with
+//! `Retry-After` when the store fails. Client operations are [`crate::clients`], the code the
+//! `oauth-edge client …` commands run. Only ids are logged, never a secret or the token.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use oauth_edge::store::StoreError;
 use oauth_edge::Edge;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
 
+use crate::clients::{self, ClientError};
 use crate::metrics::Metrics;
 use crate::settings;
+
+/// The challenge of a 401 from `/admin`.
+const CHALLENGE: &str = r#"Bearer realm="oauth-edge-admin""#;
+
+/// Largest `/admin` request body. The bodies are a few small fields.
+const MAX_BODY: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub(crate) struct AdminState {
     pub(crate) edge: Edge,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) settings: settings::Admin,
+    /// BLAKE3 of the admin token. A presented token is hashed and the two fixed-length
+    /// digests compared in constant time, so timing reveals neither the token nor its length.
+    token: Option<blake3::Hash>,
+}
+
+impl AdminState {
+    pub(crate) fn new(edge: Edge, metrics: Arc<Metrics>, settings: &settings::Admin) -> Self {
+        AdminState {
+            edge,
+            metrics,
+            token: settings
+                .token
+                .as_ref()
+                .map(|t| blake3::hash(t.expose().as_bytes())),
+        }
+    }
 }
 
 /// Serves the admin API until shutdown.
@@ -39,21 +81,29 @@ impl AdminService {
         listener: std::net::TcpListener,
     ) -> Self {
         AdminService {
-            state: AdminState {
-                edge,
-                metrics,
-                settings,
-            },
+            state: AdminState::new(edge, metrics, &settings),
             listener: std::sync::Mutex::new(Some(listener)),
         }
     }
 }
 
 pub(crate) fn router(state: AdminState) -> Router {
+    let admin = Router::new()
+        .route("/clients", get(list_clients).post(create_client))
+        .route("/clients/{id}", get(show_client).delete(delete_client))
+        .route("/clients/{id}/rotate-secret", post(rotate_secret))
+        .route("/revoke", post(revoke))
+        .fallback(|| async { ApiError::NotFound("no such admin route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Outermost, and over the fallbacks too: without the token nothing under /admin
+        // answers, not even whether a route exists.
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .nest("/admin", admin)
         .with_state(state)
 }
 
@@ -68,11 +118,275 @@ async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
 async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     (
         [(
-            axum::http::header::CONTENT_TYPE,
+            header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         s.metrics.render(&s.edge),
     )
+}
+
+/// Lets a request through to `/admin` only with the admin token.
+async fn authorize(State(s): State<AdminState>, req: Request, next: Next) -> Response {
+    let mut resp = match s.token {
+        None => ApiError::Disabled.into_response(),
+        Some(expected) => match bearer(req.headers()) {
+            Some(t) if blake3::hash(t.as_bytes()) == expected => next.run(req).await,
+            _ => {
+                // The path as nested, under /admin; never the header itself.
+                tracing::warn!(
+                    path = %format_args!("/admin{}", req.uri().path()),
+                    "admin API: request without the admin token"
+                );
+                ApiError::Unauthorized.into_response()
+            }
+        },
+    };
+    // Answers carry client secrets; nothing here is for a cache.
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The token of the one `Authorization: Bearer` header (scheme in any case), if that is what
+/// was sent.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Why an admin request failed, and its JSON answer.
+#[derive(Debug)]
+enum ApiError {
+    Unauthorized,
+    Disabled,
+    Invalid(String),
+    NotFound(&'static str),
+    MethodNotAllowed,
+    Conflict(String),
+    TooLarge,
+    Unavailable,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, json!({ "error": "unauthorized" }))
+            }
+            ApiError::Disabled => (
+                StatusCode::FORBIDDEN,
+                json!({ "error": "admin API disabled: set gateway.admin.token" }),
+            ),
+            ApiError::Invalid(d) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error": "invalid_request", "error_description": d }),
+            ),
+            ApiError::NotFound(d) => (
+                StatusCode::NOT_FOUND,
+                json!({ "error": "not_found", "error_description": d }),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({ "error": "method_not_allowed" }),
+            ),
+            ApiError::Conflict(d) => (
+                StatusCode::CONFLICT,
+                json!({ "error": "conflict", "error_description": d }),
+            ),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": "invalid_request", "error_description": "request body too large" }),
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "the store is unavailable; nothing was changed unless a retry says so",
+                }),
+            ),
+        };
+        let mut resp = (status, Json(body)).into_response();
+        let h = resp.headers_mut();
+        match self {
+            ApiError::Unauthorized => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(CHALLENGE),
+                );
+            }
+            ApiError::Unavailable => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "admin API: store failure");
+        ApiError::Unavailable
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Invalid(d) => ApiError::Invalid(d),
+            ClientError::NotFound => ApiError::NotFound("no such client"),
+            ClientError::Conflict(d) => ApiError::Conflict(d),
+            ClientError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A JSON body, refused as JSON: 400 when it is not the expected JSON, 413 past
+/// [`MAX_BODY`]. Any content type is read as JSON: the bearer token already keeps browsers
+/// from sending these requests across sites.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::Invalid("the request body could not be read".into())
+            }
+        })?;
+        let invalid = |e: serde_json::Error| {
+            ApiError::Invalid(format!("the body is not the expected JSON: {e}"))
+        };
+        // An object, named fields: serde would also take the fields of a struct in order
+        // from an array.
+        match serde_json::from_slice(&bytes).map_err(invalid)? {
+            v @ serde_json::Value::Object(_) => T::deserialize(v).map(JsonBody).map_err(invalid),
+            _ => Err(ApiError::Invalid("the body must be a JSON object".into())),
+        }
+    }
+}
+
+fn client_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|_| ApiError::Invalid("the client id in the path is not valid UTF-8".into()))
+}
+
+async fn list_clients(
+    State(s): State<AdminState>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    Ok(Json(clients::list(&s.edge).await?))
+}
+
+async fn show_client(
+    State(s): State<AdminState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = client_id(path)?;
+    Ok(Json(clients::show(&s.edge, &id).await?))
+}
+
+/// The body of `POST /admin/clients`: the flags of `oauth-edge client add`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    grants: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    introspect: bool,
+}
+
+async fn create_client(
+    State(s): State<AdminState>,
+    JsonBody(c): JsonBody<NewClient>,
+) -> Result<Response, ApiError> {
+    let id = c.id.clone();
+    let spec = clients::spec(
+        c.id,
+        c.name,
+        c.scopes,
+        c.grants,
+        c.public,
+        c.redirect_uris,
+        c.introspect,
+    );
+    let secret = clients::create(&s.edge, spec).await?;
+    tracing::info!(client_id = %id, public = secret.is_none(), "admin API: client created");
+    let mut body = json!({ "id": id });
+    if let Some(secret) = secret {
+        body["client_secret"] = secret.expose().into();
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn delete_client(
+    State(s): State<AdminState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = client_id(path)?;
+    let revoked = clients::remove(&s.edge, &id).await?;
+    tracing::info!(client_id = %id, revoked_families = revoked, "admin API: client deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_secret(
+    State(s): State<AdminState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = client_id(path)?;
+    let secret = clients::rotate_secret(&s.edge, &id).await?;
+    tracing::info!(client_id = %id, "admin API: client secret rotated");
+    Ok(Json(json!({ "id": id, "client_secret": secret.expose() })))
+}
+
+/// The body of `POST /admin/revoke`. Both: that user's tokens at that client.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+async fn revoke(
+    State(s): State<AdminState>,
+    JsonBody(r): JsonBody<RevokeRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // An empty string counts as absent, as for OAuth parameters.
+    let client_id = r.client_id.filter(|c| !c.is_empty());
+    let user = r.user.filter(|u| !u.is_empty());
+    if client_id.is_none() && user.is_none() {
+        return Err(ApiError::Invalid("give client_id, user or both".into()));
+    }
+    let n = s
+        .edge
+        .revoke_all(client_id.as_deref(), user.as_deref())
+        .await?;
+    tracing::info!(
+        ?client_id,
+        ?user,
+        revoked_families = n,
+        "admin API: tokens revoked"
+    );
+    Ok(Json(json!({ "revoked_families": n })))
 }
 
 #[async_trait]
@@ -98,5 +412,243 @@ impl BackgroundService for AdminService {
         {
             tracing::error!(error = %e, "admin API stopped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use oauth_edge::store::{
+        ClientRecord, MemoryStore, NewFamily, NewToken, Rotation, Store, TokenRecord, UnixTime,
+    };
+    use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
+    use oauth_edge::{Config, Secret};
+    use serde_json::Value;
+
+    use super::*;
+
+    /// A memory store that fails every call while `down` is set.
+    #[derive(Default)]
+    struct Flaky {
+        inner: MemoryStore,
+        down: AtomicBool,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), StoreError> {
+            if self.down.load(Ordering::Relaxed) {
+                Err(StoreError::Unavailable("down for the test".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Store for Flaky {
+        async fn issue(&self, f: Option<&NewFamily>, t: &[NewToken]) -> Result<(), StoreError> {
+            self.check()?;
+            self.inner.issue(f, t).await
+        }
+        async fn find(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+            self.check()?;
+            self.inner.find(hash).await
+        }
+        async fn rotate(
+            &self,
+            old: &TokenHash,
+            kind: TokenKind,
+            client_id: &str,
+            now: UnixTime,
+            new: &[NewToken],
+        ) -> Result<Rotation, StoreError> {
+            self.check()?;
+            self.inner.rotate(old, kind, client_id, now, new).await
+        }
+        async fn revoke_family(&self, f: &FamilyId, now: UnixTime) -> Result<(), StoreError> {
+            self.check()?;
+            self.inner.revoke_family(f, now).await
+        }
+        async fn revoke_all(
+            &self,
+            client_id: Option<&str>,
+            user: Option<&str>,
+            now: UnixTime,
+        ) -> Result<Vec<FamilyId>, StoreError> {
+            self.check()?;
+            self.inner.revoke_all(client_id, user, now).await
+        }
+        async fn purge_expired(&self, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
+            self.check()?;
+            self.inner.purge_expired(before, limit).await
+        }
+        async fn server_keys(&self) -> Result<Vec<ServerKey>, StoreError> {
+            self.check()?;
+            self.inner.server_keys().await
+        }
+        async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+            self.check()?;
+            self.inner.client(id).await
+        }
+        async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+            self.check()?;
+            self.inner.put_client(client).await
+        }
+        async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+            self.check()?;
+            self.inner.list_clients().await
+        }
+        async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+            self.check()?;
+            self.inner.delete_client(id, now).await
+        }
+    }
+
+    const TOKEN: &str = "the-admin-token";
+
+    /// The admin router on a local port, over a store the test can take down.
+    async fn serve(token: Option<&str>) -> (String, Arc<Flaky>) {
+        let config = Config::from_toml(
+            "[store]\nkind = \"memory\"\n[[clients]]\nid = \"cfg\"\nsecret = \"s\"\n",
+        )
+        .expect("config");
+        let store = Arc::new(Flaky::default());
+        let edge = Edge::builder(config)
+            .store(store.clone())
+            .build()
+            .await
+            .expect("edge");
+        let settings = settings::Admin {
+            token: token.map(Secret::new),
+            ..settings::Admin::default()
+        };
+        let state = AdminState::new(edge, Arc::default(), &settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        (format!("http://{addr}"), store)
+    }
+
+    async fn call(
+        base: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = StatusCode::from_u16(r.status().as_u16()).expect("status");
+        let headers = r.headers().clone();
+        let body = r.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_503_with_retry_after() {
+        let (base, store) = serve(Some(TOKEN)).await;
+        let (status, _, created) = call(
+            &base,
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(json!({ "id": "a" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let secret = created["client_secret"]
+            .as_str()
+            .expect("secret")
+            .to_string();
+        store.down.store(true, Ordering::Relaxed);
+        for (method, path, body) in [
+            (reqwest::Method::GET, "/admin/clients", None),
+            (
+                reqwest::Method::POST,
+                "/admin/clients",
+                Some(json!({ "id": "b" })),
+            ),
+            (reqwest::Method::GET, "/admin/clients/a", None),
+            (reqwest::Method::DELETE, "/admin/clients/a", None),
+            (
+                reqwest::Method::POST,
+                "/admin/clients/a/rotate-secret",
+                None,
+            ),
+            (
+                reqwest::Method::POST,
+                "/admin/revoke",
+                Some(json!({ "client_id": "a" })),
+            ),
+        ] {
+            let (status, headers, body) = call(&base, method.clone(), path, body).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method} {path}");
+            assert_eq!(headers[header::RETRY_AFTER], "1", "{method} {path}");
+            assert_eq!(body["error"], "temporarily_unavailable");
+            assert!(!body.to_string().contains("down for the test"));
+        }
+        // What the caller sent is still judged first: 400, not 503.
+        let (status, _, _) = call(
+            &base,
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(json!({ "id": "c", "scopes": ["a\"b"] })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let r = reqwest::get(format!("{base}/readyz"))
+            .await
+            .expect("readyz");
+        assert_eq!(r.status().as_u16(), 503);
+
+        // Nothing half-done: back up, the client and its secret are as they were.
+        store.down.store(false, Ordering::Relaxed);
+        let (status, _, shown) = call(&base, reqwest::Method::GET, "/admin/clients/a", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!shown.to_string().contains(&secret));
+        let (status, _, _) = call(&base, reqwest::Method::GET, "/admin/clients/b", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn without_a_token_admin_is_403_and_the_rest_open() {
+        let (base, _) = serve(None).await;
+        let (status, _, body) = call(&base, reqwest::Method::GET, "/admin/clients", None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            body,
+            json!({ "error": "admin API disabled: set gateway.admin.token" })
+        );
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            let r = reqwest::get(format!("{base}{path}")).await.expect(path);
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_bearer_token_is_read_strictly() {
+        let headers = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(
+                    header::AUTHORIZATION,
+                    HeaderValue::from_str(v).expect("value"),
+                );
+            }
+            h
+        };
+        assert_eq!(bearer(&headers(&["Bearer abc"])), Some("abc"));
+        assert_eq!(bearer(&headers(&["bEARER  abc"])), Some("abc"));
+        assert_eq!(bearer(&headers(&["Bearer "])), None);
+        assert_eq!(bearer(&headers(&["Bearer"])), None);
+        assert_eq!(bearer(&headers(&["Basic abc"])), None);
+        assert_eq!(bearer(&headers(&["Bearer abc", "Bearer abc"])), None);
+        assert_eq!(bearer(&headers(&[])), None);
     }
 }

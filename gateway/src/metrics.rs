@@ -18,10 +18,13 @@ struct Histogram {
     sum: f64,
 }
 
+/// Request counts keyed by route label, outcome and status.
+type RequestCounts = BTreeMap<(Arc<str>, &'static str, u16), u64>;
+
 /// Request counters by route and outcome, and upstream latency by upstream.
 #[derive(Default)]
 pub(crate) struct Metrics {
-    requests: Mutex<BTreeMap<(Arc<str>, &'static str, u16), u64>>,
+    requests: Mutex<RequestCounts>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     /// Connections refused or timed out upstream.
     pub(crate) upstream_errors: AtomicU64,

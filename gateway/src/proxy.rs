@@ -62,11 +62,7 @@ impl Gateway {
         let route_label = routes
             .iter()
             .map(|r| {
-                let host = r
-                    .host
-                    .as_deref()
-                    .map(|h| format!("{h}"))
-                    .unwrap_or_default();
+                let host = r.host.as_deref().unwrap_or_default();
                 let path = if r.path.is_empty() {
                     "(default)"
                 } else {
@@ -145,6 +141,29 @@ fn gateway_error(
     oauth_edge::json_response(status, Bytes::from(body.to_string()))
 }
 
+/// Whether the request came with both `Content-Length` and `Transfer-Encoding`, or with
+/// `Content-Length` twice. Pingora drops `Content-Length` from the parsed head when
+/// `Transfer-Encoding` is present, so for HTTP/1 the head as received is checked too.
+fn ambiguous_framing(session: &Session) -> bool {
+    let h = &session.req_header().headers;
+    let lengths = h.get_all(header::CONTENT_LENGTH).iter().count();
+    let chunked = h.contains_key(header::TRANSFER_ENCODING);
+    if lengths > 1 || (lengths == 1 && chunked) {
+        return true;
+    }
+    if !chunked {
+        return false;
+    }
+    let Some(h1) = session.as_downstream().as_http1() else {
+        return false;
+    };
+    h1.get_headers_raw_bytes()
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter_map(|line| line.split(|&b| b == b':').next())
+        .any(|name| name.trim_ascii().eq_ignore_ascii_case(b"content-length"))
+}
+
 /// Size of a request head as it came on the wire, near enough.
 fn head_size(h: &RequestHeader) -> usize {
     let line = h.method.as_str().len() + h.raw_path().len() + 12;
@@ -185,8 +204,7 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         // Both framings, or two lengths, is a smuggling attempt: refuse it for every route.
-        let lengths = head.headers.get_all(header::CONTENT_LENGTH).iter().count();
-        if lengths > 1 || (lengths == 1 && head.headers.contains_key(header::TRANSFER_ENCODING)) {
+        if ambiguous_framing(session) {
             ctx.outcome = "rejected";
             session.set_keepalive(None);
             let resp = gateway_error(
@@ -356,6 +374,9 @@ impl ProxyHttp for Gateway {
         if status.is_server_error() {
             self.metrics.upstream_errors.fetch_add(1, Ordering::Relaxed);
         }
+        // The connection is not reused after a failure: say so (`Connection: close`), or a
+        // keep-alive client sends its next request into a closing connection.
+        session.set_keepalive(None);
         ctx.outcome = if ctx.outcome == "allowed" {
             "upstream_error"
         } else {
@@ -374,6 +395,18 @@ impl ProxyHttp for Gateway {
             error_code: status.as_u16(),
             can_reuse_downstream: false,
         }
+    }
+
+    /// What pingora's own error lines say about a request: the method, path and host. Its
+    /// default prints the query, which may carry a client secret.
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let head = session.req_header();
+        let host = head
+            .headers
+            .get(header::HOST)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()))
+            .unwrap_or_default();
+        format!("{} {}, Host: {host}", head.method, head.uri.path())
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {

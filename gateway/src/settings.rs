@@ -294,6 +294,17 @@ impl Settings {
                 "expected ip:port",
             ));
         }
+        if self
+            .admin
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            return Err(ConfigError::new(
+                "gateway.admin.token",
+                "must not be empty (leave it out to turn /admin off)",
+            ));
+        }
         if self.limits.max_header_bytes < 1024 {
             return Err(ConfigError::new(
                 "gateway.limits.max_header_bytes",
