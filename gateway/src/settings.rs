@@ -32,7 +32,7 @@ pub(crate) struct Settings {
     /// How long in-flight requests get to finish at shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub(crate) grace_period: Duration,
-    /// One line per request on stdout.
+    /// One line per request, on stderr with the other logs.
     #[serde(default = "yes")]
     pub(crate) access_log: bool,
 }
@@ -177,9 +177,6 @@ fn default_admin() -> String {
 pub(crate) struct Limits {
     /// Largest request head (request line and headers), bytes; past it, 431.
     pub(crate) max_header_bytes: usize,
-    /// Longest wait for the next byte of a request head.
-    #[serde(with = "humantime_serde")]
-    pub(crate) header_timeout: Duration,
     /// Longest time to receive a whole endpoint request body; past it, 408.
     #[serde(with = "humantime_serde")]
     pub(crate) body_timeout: Duration,
@@ -189,7 +186,6 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_header_bytes: 64 * 1024,
-            header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
         }
     }
