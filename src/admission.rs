@@ -205,14 +205,16 @@ async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Ident
     let invalid = || (Some(AuthFailure::InvalidToken), invalid_token());
     let token = match bearer_token(headers) {
         Ok(Some(t)) => t,
-        Ok(None) => return Err((Some(AuthFailure::Missing), bearer_error(None, None))),
+        Ok(None) => {
+            return Err((
+                Some(AuthFailure::Missing),
+                bearer_error(BearerRefusal::Missing),
+            ))
+        }
         Err(()) => {
             return Err((
                 Some(AuthFailure::Malformed),
-                bearer_error(
-                    Some((ErrorCode::InvalidRequest, "malformed Authorization header")),
-                    None,
-                ),
+                bearer_error(BearerRefusal::Malformed),
             ))
         }
     };
@@ -233,13 +235,7 @@ async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Ident
     if !route.scopes.is_subset(&t.scopes) {
         return Err((
             Some(AuthFailure::InsufficientScope),
-            bearer_error(
-                Some((
-                    ErrorCode::InvalidScope,
-                    "the access token lacks a required scope",
-                )),
-                Some(&route.scopes),
-            ),
+            bearer_error(BearerRefusal::InsufficientScope(&route.scopes)),
         ));
     }
     Ok(Identity {
@@ -310,26 +306,37 @@ async fn client(
     })
 }
 
-/// An RFC 6750 3 answer. `error` is `None` when the request carried no credentials (3.1:
-/// no error code then). `InvalidClient` stands for `invalid_token`, `InvalidScope` for
-/// `insufficient_scope`.
-fn bearer_error(
-    error: Option<(ErrorCode, &'static str)>,
-    scope: Option<&Scopes>,
-) -> Response<Bytes> {
-    let (status, code, desc) = match error {
-        None => (
+/// Why a bearer route refused a request, other than a bad token (see [`invalid_token`]).
+enum BearerRefusal<'a> {
+    /// No bearer credentials: RFC 6750 3.1 says no error code then.
+    Missing,
+    /// A repeated or malformed Authorization header.
+    Malformed,
+    /// A valid token without these scopes.
+    InsufficientScope(&'a Scopes),
+}
+
+/// An RFC 6750 3 answer: the status, `WWW-Authenticate: Bearer` and a small JSON body.
+fn bearer_error(refusal: BearerRefusal<'_>) -> Response<Bytes> {
+    let (status, code, desc, scope) = match refusal {
+        BearerRefusal::Missing => (
             StatusCode::UNAUTHORIZED,
             None,
             "an access token is required",
+            None,
         ),
-        Some((ErrorCode::InvalidRequest, d)) => {
-            (StatusCode::BAD_REQUEST, Some("invalid_request"), d)
-        }
-        Some((ErrorCode::InvalidScope, d)) => {
-            (StatusCode::FORBIDDEN, Some("insufficient_scope"), d)
-        }
-        Some((_, d)) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), d),
+        BearerRefusal::Malformed => (
+            StatusCode::BAD_REQUEST,
+            Some("invalid_request"),
+            "malformed Authorization header",
+            None,
+        ),
+        BearerRefusal::InsufficientScope(s) => (
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            "the access token lacks a required scope",
+            Some(s),
+        ),
     };
     let mut challenge = String::from("Bearer realm=\"oauth-edge\"");
     if let Some(c) = code {
