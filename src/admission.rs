@@ -150,7 +150,9 @@ pub(crate) async fn admit(
     let result = match route.require {
         Require::None => return Admission::Allow(None),
         Require::Bearer => bearer(edge, route, &head.headers).await,
-        Require::Client => client(edge, route, head, peer).await,
+        // Boxed, as below: client authentication's future is large, and inline it would be
+        // set up for every bearer request too.
+        Require::Client => Box::pin(client(edge, route, head, peer)).await,
         Require::Either => {
             let has_bearer = head.headers.get(header::AUTHORIZATION).is_some_and(|v| {
                 v.as_bytes()
@@ -160,7 +162,7 @@ pub(crate) async fn admit(
             if has_bearer {
                 bearer(edge, route, &head.headers).await
             } else {
-                client(edge, route, head, peer).await
+                Box::pin(client(edge, route, head, peer)).await
             }
         }
     };

@@ -63,6 +63,39 @@ impl CachedToken {
     }
 }
 
+/// The token cache's hasher. Its keys are [`TokenHash`]es, keyed BLAKE3 outputs that only a
+/// holder of the server key can choose (a forged token never gets past the MAC check to the
+/// cache), so their first 8 bytes, which is what `TokenHash` feeds a hasher, are already a
+/// uniform hash: no need to run SipHash over them again on every request.
+#[derive(Clone, Default)]
+struct PassThrough;
+
+impl std::hash::BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
+    }
+}
+
+#[derive(Default)]
+struct PassThroughHasher(u64);
+
+impl std::hash::Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, word: u64) {
+        self.0 = word;
+    }
+    // Only `write_u64` is ever called for a `TokenHash`; anything else is still hashed
+    // (FNV-1a), not dropped.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
 #[derive(Clone)]
 enum Entry {
     /// A token the store knows, with the revocation sequence number read before the store
@@ -103,7 +136,7 @@ pub struct CacheStats {
 
 /// The cache. Cheap to share behind the edge's `Arc`.
 pub struct TokenCache {
-    entries: moka::future::Cache<TokenHash, Entry>,
+    entries: moka::future::Cache<TokenHash, Entry, PassThrough>,
     revoked: moka::sync::Cache<FamilyId, ()>,
     /// Bumped after every marker insert.
     revocations: AtomicU64,
@@ -129,7 +162,7 @@ impl TokenCache {
                 ttl: config.ttl,
                 negative_ttl: config.negative_ttl,
             })
-            .build();
+            .build_with_hasher(PassThrough);
         // A marker must outlive every entry that could have been loaded before its
         // revocation, including one whose store read was slow: twice the TTL plus a margin.
         let revoked = moka::sync::Cache::builder()
@@ -161,15 +194,9 @@ impl TokenCache {
             }
             None => {
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
-                let seq = self.seq();
-                self.entries
-                    .try_get_with(hash, async move {
-                        Ok::<_, StoreError>(match load.await? {
-                            Some(r) => Entry::Known(Arc::new(CachedToken::from_record(&r)), seq),
-                            None => Entry::Unknown,
-                        })
-                    })
-                    .await?
+                // Boxed: moka's loading future is kilobytes, and inline it would make every
+                // caller's future (a hit's too) that large, to be set up and moved per request.
+                Box::pin(self.load(hash, load)).await?
             }
         };
         Ok(match entry {
@@ -187,6 +214,22 @@ impl TokenCache {
             }
             Entry::Known(t, _) => Some(t),
         })
+    }
+
+    /// A miss: one `load` for all concurrent misses on `hash`.
+    async fn load<F>(&self, hash: TokenHash, load: F) -> Result<Entry, Arc<StoreError>>
+    where
+        F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
+    {
+        let seq = self.seq();
+        self.entries
+            .try_get_with(hash, async move {
+                Ok::<_, StoreError>(match load.await? {
+                    Some(r) => Entry::Known(Arc::new(CachedToken::from_record(&r)), seq),
+                    None => Entry::Unknown,
+                })
+            })
+            .await
     }
 
     /// The revocation sequence number. Read it before a store write whose tokens will be
@@ -217,6 +260,12 @@ impl TokenCache {
     /// Forgets everything (after a gap in revocation notifications).
     pub fn clear(&self) {
         self.entries.invalidate_all();
+    }
+
+    /// Runs moka's pending housekeeping now (expiry, eviction, counting): for tests and
+    /// measurements that want exact figures.
+    pub async fn run_pending_tasks(&self) {
+        self.entries.run_pending_tasks().await;
     }
 
     /// Entries held (approximate).

@@ -80,8 +80,19 @@ impl TokenKind {
 
 /// What stores and caches key a token by (see the module docs). Tokens get theirs from
 /// [`TokenCodec`]; [`TokenHash::of`] makes one from any string, for tests and tools.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TokenHash(pub [u8; 32]);
+
+/// Feeds the hasher the first 8 bytes as one `u64`: the bytes are already a uniform hash, so
+/// that is all a hash table needs, and the token cache's pass-through hasher
+/// (`cache::PassThrough`) uses the word as it is instead of hashing 32 bytes again.
+impl std::hash::Hash for TokenHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(word));
+    }
+}
 
 impl TokenHash {
     /// The unkeyed BLAKE3 hash of a string.

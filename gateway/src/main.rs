@@ -25,6 +25,12 @@ use oauth_edge::Config;
 
 use crate::settings::Settings;
 
+/// mimalloc instead of the system allocator: pingora allocates per request (futures, buffers,
+/// header maps), and glibc's malloc was 15 % of the gateway's CPU under load. See
+/// `benches/load/README.md` for the measurement.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An OAuth2 authorization edge in front of your APIs.
 #[derive(Parser)]
 #[command(name = "oauth-edge", version, about)]
