@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::{basic, TestServer, CONFIG};
 use oauth_edge::store::{
-    ClientRecord, MemoryStore, NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord,
-    UnixTime,
+    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, MemoryStore, NewDeviceGrant, NewFamily,
+    NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
 };
 use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
 use reqwest::header::{HeaderName, HeaderValue};
@@ -496,6 +496,49 @@ impl Store for CountingStore {
     }
     async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
         self.inner.delete_client(id, now).await
+    }
+    async fn issue_code(
+        &self,
+        family: &NewFamily,
+        code: &NewToken,
+        binding: &CodeBinding,
+    ) -> Result<(), StoreError> {
+        self.inner.issue_code(family, code, binding).await
+    }
+    async fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError> {
+        self.inner.code_binding(hash).await
+    }
+    async fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError> {
+        self.inner.put_device_grant(grant).await
+    }
+    async fn device_grant_by_user_code(
+        &self,
+        user_code: &str,
+        now: UnixTime,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        self.inner.device_grant_by_user_code(user_code, now).await
+    }
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        user: &str,
+        approve: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .decide_device_grant(user_code, user, approve, now)
+            .await
+    }
+    async fn poll_device_grant(
+        &self,
+        device_hash: &TokenHash,
+        client_id: &str,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<DevicePoll, StoreError> {
+        self.inner
+            .poll_device_grant(device_hash, client_id, now_ms, grace_ms)
+            .await
     }
 }
 

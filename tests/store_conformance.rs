@@ -38,6 +38,26 @@ macro_rules! store_suite {
             concurrent_first_server_keys_calls_agree,
             clients_are_put_got_listed_replaced_and_deleted,
             delete_client_revokes_its_families,
+            issue_code_round_trips_the_code_and_its_binding,
+            issue_code_refuses_a_token_that_is_not_a_code_of_its_family,
+            a_duplicate_code_hash_or_family_conflicts_and_writes_nothing,
+            a_code_is_redeemed_once_and_a_replay_revokes_what_it_issued,
+            a_code_redeemed_by_another_client_stays_redeemable,
+            an_expired_code_is_dead,
+            concurrent_code_redemptions_have_exactly_one_winner,
+            device_grants_are_found_by_user_code_until_they_expire,
+            a_device_grant_clash_conflicts_and_writes_nothing,
+            an_expired_grants_user_code_may_be_reused,
+            decide_approves_or_denies_a_pending_grant_once,
+            decide_ignores_unknown_and_expired_grants,
+            concurrent_decisions_have_exactly_one_winner,
+            polls_slow_down_and_the_interval_stays_longer,
+            a_poll_exactly_at_the_interval_less_grace_is_on_time,
+            polls_report_the_status_and_redeem_an_approval_once,
+            polls_of_an_unknown_foreign_or_expired_grant_record_nothing,
+            concurrent_polls_of_an_approved_grant_have_exactly_one_winner,
+            purge_expired_removes_expired_code_bindings,
+            purge_expired_removes_expired_device_grants_and_honours_the_limit,
         ]);
     };
     (@cases $modname:ident, $make:expr, [$($case:ident),* $(,)?]) => {
@@ -130,6 +150,49 @@ mod sqlite_store {
         }
         async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
             self.store.delete_client(id, now).await
+        }
+        async fn issue_code(
+            &self,
+            family: &NewFamily,
+            code: &NewToken,
+            binding: &CodeBinding,
+        ) -> Result<(), StoreError> {
+            self.store.issue_code(family, code, binding).await
+        }
+        async fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError> {
+            self.store.code_binding(hash).await
+        }
+        async fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError> {
+            self.store.put_device_grant(grant).await
+        }
+        async fn device_grant_by_user_code(
+            &self,
+            user_code: &str,
+            now: UnixTime,
+        ) -> Result<Option<DeviceGrant>, StoreError> {
+            self.store.device_grant_by_user_code(user_code, now).await
+        }
+        async fn decide_device_grant(
+            &self,
+            user_code: &str,
+            user: &str,
+            approve: bool,
+            now: UnixTime,
+        ) -> Result<bool, StoreError> {
+            self.store
+                .decide_device_grant(user_code, user, approve, now)
+                .await
+        }
+        async fn poll_device_grant(
+            &self,
+            device_hash: &TokenHash,
+            client_id: &str,
+            now_ms: i64,
+            grace_ms: i64,
+        ) -> Result<DevicePoll, StoreError> {
+            self.store
+                .poll_device_grant(device_hash, client_id, now_ms, grace_ms)
+                .await
         }
     }
 }
@@ -968,4 +1031,1316 @@ mod cases {
         );
         assert!(!s.delete_client("app", NOW + 3).await.expect("delete"));
     }
+
+    // -----------------------------------------------------------------------------------
+    // Authorization codes
+
+    /// A family started by an authorization code, of `app` for `alice`.
+    fn code_family() -> NewFamily {
+        NewFamily {
+            grant_type: "authorization_code".into(),
+            ..family("app", Some("alice"))
+        }
+    }
+
+    /// A code of `f` living one minute.
+    fn code(name: &str, f: &NewFamily) -> NewToken {
+        NewToken {
+            expires_at: Some(NOW + 60),
+            ..token(name, TokenKind::Code, f)
+        }
+    }
+
+    fn binding(redirect_uri: Option<&str>, code_challenge: Option<&str>) -> CodeBinding {
+        CodeBinding {
+            redirect_uri: redirect_uri.map(Into::into),
+            code_challenge: code_challenge.map(Into::into),
+        }
+    }
+
+    fn full_binding() -> CodeBinding {
+        binding(
+            Some("https://app.example/cb?x=1&y=%20"),
+            Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+        )
+    }
+
+    async fn bound(s: &Arc<dyn Store>, t: &NewToken) -> Option<CodeBinding> {
+        s.code_binding(&t.hash).await.expect("code_binding")
+    }
+
+    async fn redeem(
+        s: &Arc<dyn Store>,
+        c: &NewToken,
+        client: &str,
+        now: UnixTime,
+        new: &[NewToken],
+    ) -> Rotation {
+        s.rotate(&c.hash, TokenKind::Code, client, now, new)
+            .await
+            .expect("rotate")
+    }
+
+    /// A code of `app` for `alice`, written with `issue_code` and a full binding.
+    async fn code_grant(s: &Arc<dyn Store>, tag: &str) -> (NewFamily, NewToken) {
+        let f = code_family();
+        let c = code(&format!("{tag}-code"), &f);
+        s.issue_code(&f, &c, &full_binding())
+            .await
+            .expect("issue_code");
+        (f, c)
+    }
+
+    pub(crate) async fn issue_code_round_trips_the_code_and_its_binding(s: Arc<dyn Store>) {
+        let (f, full) = code_grant(&s, "bind-full").await;
+        assert_eq!(find(&s, &full).await, Some(record(&f, &full)));
+        assert_eq!(bound(&s, &full).await, Some(full_binding()));
+
+        let cases = [
+            ("bind-none", binding(None, None)),
+            ("bind-uri", binding(Some("https://app.example/cb"), None)),
+            ("bind-pkce", binding(None, Some("challenge"))),
+            ("bind-empty", binding(Some(""), Some(""))),
+        ];
+        for (tag, b) in cases {
+            let g = code_family();
+            let c = code(tag, &g);
+            s.issue_code(&g, &c, &b).await.expect("issue_code");
+            assert_eq!(find(&s, &c).await, Some(record(&g, &c)), "{tag}");
+            assert_eq!(bound(&s, &c).await, Some(b), "{tag}");
+        }
+
+        // Unknown hashes, and tokens that are not codes written by issue_code, have none.
+        assert_eq!(
+            s.code_binding(&TokenHash::of("bind-unknown"))
+                .await
+                .expect("code_binding"),
+            None
+        );
+        let (_, access, refresh) = grant(&s, "bind-other").await;
+        assert_eq!(bound(&s, &access).await, None);
+        assert_eq!(bound(&s, &refresh).await, None);
+        let g = family("app", Some("alice"));
+        let plain = token("bind-plain-code", TokenKind::Code, &g);
+        s.issue(Some(&g), std::slice::from_ref(&plain))
+            .await
+            .expect("issue");
+        assert_eq!(bound(&s, &plain).await, None);
+
+        // Redeeming the code keeps its binding: it is read when the code is presented.
+        let r = redeem(&s, &full, "app", NOW + 1, &[]).await;
+        assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+        assert_eq!(bound(&s, &full).await, Some(full_binding()));
+    }
+
+    pub(crate) async fn issue_code_refuses_a_token_that_is_not_a_code_of_its_family(
+        s: Arc<dyn Store>,
+    ) {
+        let f = code_family();
+        let access = token("notcode-access", TokenKind::Access, &f);
+        let r = s.issue_code(&f, &access, &full_binding()).await;
+        assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
+        let other = code_family();
+        let foreign = code("notcode-foreign", &other);
+        let r = s.issue_code(&f, &foreign, &full_binding()).await;
+        assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
+        assert_eq!(find(&s, &access).await, None);
+        assert_eq!(find(&s, &foreign).await, None);
+        assert_eq!(bound(&s, &access).await, None);
+        assert_eq!(bound(&s, &foreign).await, None);
+        // Nothing of the family either.
+        let c = code("notcode-code", &f);
+        s.issue_code(&f, &c, &full_binding())
+            .await
+            .expect("the refused writes left no family behind");
+    }
+
+    pub(crate) async fn a_duplicate_code_hash_or_family_conflicts_and_writes_nothing(
+        s: Arc<dyn Store>,
+    ) {
+        let (f, c) = code_grant(&s, "dupcode").await;
+        let before = found(&s, &c).await;
+
+        // The same code hash in a new family, with another binding.
+        let g = NewFamily {
+            client_id: "intruder".into(),
+            ..code_family()
+        };
+        let again = NewToken {
+            family: g.id,
+            ..c.clone()
+        };
+        let r = s
+            .issue_code(&g, &again, &binding(Some("https://evil.example/"), None))
+            .await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+        assert_eq!(found(&s, &c).await, before, "the stored code is unchanged");
+        assert_eq!(bound(&s, &c).await, Some(full_binding()), "and its binding");
+        // The family was not written: writing it now does not conflict.
+        let fresh = token("dupcode-fresh", TokenKind::Access, &g);
+        s.issue(Some(&g), std::slice::from_ref(&fresh))
+            .await
+            .expect("the failed issue_code left no family behind");
+
+        // A new code hash in an existing family.
+        let other = code("dupcode-other", &f);
+        let r = s.issue_code(&f, &other, &binding(None, None)).await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+        assert_eq!(find(&s, &other).await, None);
+        assert_eq!(bound(&s, &other).await, None);
+
+        // A code hash that plain `issue` wrote.
+        let h = family("app", None);
+        let taken = token("dupcode-taken", TokenKind::Access, &h);
+        s.issue(Some(&h), std::slice::from_ref(&taken))
+            .await
+            .expect("issue");
+        let k = code_family();
+        let clash = NewToken {
+            family: k.id,
+            ..code("dupcode-taken", &k)
+        };
+        let r = s.issue_code(&k, &clash, &full_binding()).await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+        assert_eq!(find(&s, &taken).await, Some(record(&h, &taken)));
+        assert_eq!(bound(&s, &taken).await, None);
+    }
+
+    pub(crate) async fn a_code_is_redeemed_once_and_a_replay_revokes_what_it_issued(
+        s: Arc<dyn Store>,
+    ) {
+        let (f, c) = code_grant(&s, "redeem").await;
+        let (_, bystander) = code_grant(&s, "redeem-bystander").await;
+        let access = token("redeem-access", TokenKind::Access, &f);
+        let refresh = token("redeem-refresh", TokenKind::Refresh, &f);
+        let r = redeem(&s, &c, "app", NOW + 1, &[access.clone(), refresh.clone()]).await;
+        assert_eq!(
+            r,
+            Rotation::Rotated(record(&f, &c)),
+            "returns the code's record"
+        );
+        assert_eq!(found(&s, &c).await.consumed_at, Some(NOW + 1));
+        assert_eq!(find(&s, &access).await, Some(record(&f, &access)));
+        assert_eq!(find(&s, &refresh).await, Some(record(&f, &refresh)));
+
+        let stolen = token("redeem-stolen", TokenKind::Access, &f);
+        let r = redeem(&s, &c, "app", NOW + 2, std::slice::from_ref(&stolen)).await;
+        assert_eq!(r, Rotation::Replayed(f.id));
+        assert_eq!(find(&s, &stolen).await, None, "a replay writes nothing");
+        for t in [&c, &access, &refresh] {
+            assert!(
+                found(&s, t).await.revoked,
+                "the replay revokes the code and every token it issued"
+            );
+        }
+        assert_eq!(found(&s, &c).await.consumed_at, Some(NOW + 1));
+        assert!(
+            !found(&s, &bystander).await.revoked,
+            "other families untouched"
+        );
+
+        // The tokens of the first redemption are dead for good.
+        let next = token("redeem-next", TokenKind::Refresh, &f);
+        let r = rotate(&s, &refresh, "app", NOW + 3, std::slice::from_ref(&next)).await;
+        assert_eq!(r, Rotation::Dead);
+        assert_eq!(redeem(&s, &c, "app", NOW + 4, &[]).await, Rotation::Dead);
+        assert_eq!(find(&s, &next).await, None);
+    }
+
+    pub(crate) async fn a_code_redeemed_by_another_client_stays_redeemable(s: Arc<dyn Store>) {
+        let (f, c) = code_grant(&s, "codeclient").await;
+        let theirs = token("codeclient-theirs", TokenKind::Access, &f);
+        let r = redeem(&s, &c, "evil", NOW + 1, std::slice::from_ref(&theirs)).await;
+        assert_eq!(r, Rotation::WrongClient);
+        assert_eq!(find(&s, &c).await, Some(record(&f, &c)), "not consumed");
+        assert_eq!(find(&s, &theirs).await, None);
+
+        // Not a refresh token either.
+        let r = rotate(&s, &c, "app", NOW + 1, &[]).await;
+        assert_eq!(r, Rotation::NotFound);
+
+        let ours = token("codeclient-ours", TokenKind::Access, &f);
+        let r = redeem(&s, &c, "app", NOW + 2, std::slice::from_ref(&ours)).await;
+        assert_eq!(r, Rotation::Rotated(record(&f, &c)));
+        assert_eq!(find(&s, &ours).await, Some(record(&f, &ours)));
+    }
+
+    pub(crate) async fn an_expired_code_is_dead(s: Arc<dyn Store>) {
+        let (f, c) = code_grant(&s, "codeexp").await;
+        let new = token("codeexp-new", TokenKind::Access, &f);
+        for now in [NOW + 60, NOW + 6000] {
+            let r = redeem(&s, &c, "app", now, std::slice::from_ref(&new)).await;
+            assert_eq!(
+                r,
+                Rotation::Dead,
+                "expires_at <= now is expired (now = {now})"
+            );
+        }
+        assert_eq!(find(&s, &new).await, None);
+        assert_eq!(
+            find(&s, &c).await,
+            Some(record(&f, &c)),
+            "neither consumed nor revoked"
+        );
+        let r = redeem(&s, &c, "app", NOW + 59, std::slice::from_ref(&new)).await;
+        assert_eq!(r, Rotation::Rotated(record(&f, &c)));
+    }
+
+    pub(crate) async fn concurrent_code_redemptions_have_exactly_one_winner(s: Arc<dyn Store>) {
+        const N: usize = 20;
+        let (f, c) = code_grant(&s, "coderace").await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(N));
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let (s, barrier, c) = (s.clone(), barrier.clone(), c.clone());
+            let new = token(&format!("coderace-{i}"), TokenKind::Access, &f);
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let r = s
+                    .rotate(
+                        &c.hash,
+                        TokenKind::Code,
+                        "app",
+                        NOW + 1,
+                        std::slice::from_ref(&new),
+                    )
+                    .await
+                    .expect("rotate");
+                (r, new)
+            }));
+        }
+        let (mut winners, mut losers) = (Vec::new(), Vec::new());
+        let (mut replayed, mut dead) = (0, 0);
+        for t in tasks {
+            let (r, new) = t.await.expect("join");
+            match r {
+                Rotation::Rotated(old) => {
+                    assert_eq!(old, record(&f, &c));
+                    winners.push(new);
+                }
+                Rotation::Replayed(id) => {
+                    assert_eq!(id, f.id);
+                    replayed += 1;
+                    losers.push(new);
+                }
+                Rotation::Dead => {
+                    dead += 1;
+                    losers.push(new);
+                }
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one redemption wins");
+        assert_eq!((replayed, dead), (1, N - 2));
+        assert!(
+            found(&s, &winners[0]).await.revoked,
+            "the replay revoked the winner's token"
+        );
+        for l in &losers {
+            assert_eq!(
+                find(&s, l).await,
+                None,
+                "a losing redemption writes nothing"
+            );
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Device grants
+
+    const T0: i64 = NOW * 1000;
+    const GRACE: i64 = 500;
+
+    /// A pending grant of `tv` created at `NOW`, polled every 5 s, living 10 minutes.
+    fn device(tag: &str, user_code: &str) -> NewDeviceGrant {
+        NewDeviceGrant {
+            device_hash: TokenHash::of(&format!("device-{tag}")),
+            user_code: user_code.into(),
+            client_id: "tv".into(),
+            scopes: Scopes::parse("read profile").expect("scopes"),
+            interval: 5,
+            created_at: NOW,
+            expires_at: NOW + 600,
+        }
+    }
+
+    /// What a freshly written grant reads back as.
+    fn pending(g: &NewDeviceGrant) -> DeviceGrant {
+        DeviceGrant {
+            grant: g.clone(),
+            status: DeviceStatus::Pending,
+            user: None,
+            interval: g.interval,
+            last_poll_ms: None,
+        }
+    }
+
+    async fn put(s: &Arc<dyn Store>, g: &NewDeviceGrant) {
+        s.put_device_grant(g).await.expect("put_device_grant");
+    }
+
+    async fn by_code(s: &Arc<dyn Store>, user_code: &str, now: UnixTime) -> Option<DeviceGrant> {
+        s.device_grant_by_user_code(user_code, now)
+            .await
+            .expect("device_grant_by_user_code")
+    }
+
+    /// The grant as stored, read while it is live.
+    async fn stored(s: &Arc<dyn Store>, g: &NewDeviceGrant) -> DeviceGrant {
+        by_code(s, &g.user_code, g.created_at)
+            .await
+            .expect("the grant should be stored")
+    }
+
+    async fn decide(
+        s: &Arc<dyn Store>,
+        user_code: &str,
+        user: &str,
+        approve: bool,
+        now: UnixTime,
+    ) -> bool {
+        s.decide_device_grant(user_code, user, approve, now)
+            .await
+            .expect("decide_device_grant")
+    }
+
+    async fn poll(s: &Arc<dyn Store>, g: &NewDeviceGrant, now_ms: i64) -> DevicePoll {
+        s.poll_device_grant(&g.device_hash, &g.client_id, now_ms, GRACE)
+            .await
+            .expect("poll_device_grant")
+    }
+
+    pub(crate) async fn device_grants_are_found_by_user_code_until_they_expire(s: Arc<dyn Store>) {
+        let a = device("found-a", "BCDFGHJK");
+        let b = NewDeviceGrant {
+            client_id: "other".into(),
+            scopes: Scopes::default(),
+            interval: 1,
+            created_at: NOW + 10,
+            expires_at: NOW + 20,
+            ..device("found-b", "LMNPQRST")
+        };
+        put(&s, &a).await;
+        put(&s, &b).await;
+        assert_eq!(by_code(&s, "BCDFGHJK", NOW).await, Some(pending(&a)));
+        assert_eq!(by_code(&s, "LMNPQRST", NOW + 19).await, Some(pending(&b)));
+        assert_eq!(
+            by_code(&s, "LMNPQRST", NOW + 20).await,
+            None,
+            "expired at expires_at"
+        );
+        assert_eq!(by_code(&s, "LMNPQRST", NOW + 9999).await, None);
+        assert_eq!(by_code(&s, "BCDFGHJK", NOW + 599).await, Some(pending(&a)));
+        assert_eq!(by_code(&s, "BCDFGHJK", NOW + 600).await, None);
+        assert_eq!(by_code(&s, "VWXZBCDF", NOW).await, None, "unknown");
+        assert_eq!(
+            by_code(&s, "bcdfghjk", NOW).await,
+            None,
+            "matched exactly: callers normalise"
+        );
+        assert_eq!(by_code(&s, "", NOW).await, None);
+    }
+
+    pub(crate) async fn a_device_grant_clash_conflicts_and_writes_nothing(s: Arc<dyn Store>) {
+        let a = device("clash-a", "BCDFGHJK");
+        put(&s, &a).await;
+
+        // The same device hash with a new user code.
+        let same_hash = NewDeviceGrant {
+            user_code: "LMNPQRST".into(),
+            client_id: "intruder".into(),
+            ..a.clone()
+        };
+        let r = s.put_device_grant(&same_hash).await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+        assert_eq!(by_code(&s, "LMNPQRST", NOW).await, None);
+
+        // A new device hash with the live grant's user code, up to the last second of it.
+        for created_at in [NOW, NOW + 599] {
+            let same_code = NewDeviceGrant {
+                created_at,
+                expires_at: created_at + 600,
+                client_id: "intruder".into(),
+                ..device("clash-b", "BCDFGHJK")
+            };
+            let r = s.put_device_grant(&same_code).await;
+            assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+            assert_eq!(
+                poll(&s, &same_code, T0 + 1000).await,
+                DevicePoll::NotFound,
+                "the clashing grant was not written"
+            );
+        }
+        assert_eq!(
+            by_code(&s, "BCDFGHJK", NOW).await,
+            Some(pending(&a)),
+            "unchanged"
+        );
+
+        // The device hash of an expired grant still conflicts.
+        let late = NewDeviceGrant {
+            user_code: "VWXZBCDF".into(),
+            created_at: NOW + 1000,
+            expires_at: NOW + 1600,
+            ..a.clone()
+        };
+        let r = s.put_device_grant(&late).await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+        assert_eq!(by_code(&s, "VWXZBCDF", NOW + 1000).await, None);
+    }
+
+    pub(crate) async fn an_expired_grants_user_code_may_be_reused(s: Arc<dyn Store>) {
+        let old = device("reuse-old", "BCDFGHJK");
+        put(&s, &old).await;
+        assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 1).await);
+        let new = NewDeviceGrant {
+            created_at: NOW + 600,
+            expires_at: NOW + 1200,
+            client_id: "kiosk".into(),
+            ..device("reuse-new", "BCDFGHJK")
+        };
+        put(&s, &new).await;
+        assert_eq!(
+            by_code(&s, "BCDFGHJK", NOW + 601).await,
+            Some(pending(&new))
+        );
+        // The old grant is no use any more, whether it was deleted or kept.
+        let r = poll(&s, &old, (NOW + 601) * 1000).await;
+        assert!(
+            matches!(r, DevicePoll::NotFound | DevicePoll::Expired),
+            "{r:?}"
+        );
+        // Decisions now go to the new grant.
+        assert!(decide(&s, "BCDFGHJK", "bob", false, NOW + 602).await);
+        let got = by_code(&s, "BCDFGHJK", NOW + 602).await.expect("stored");
+        assert_eq!(got.grant, new);
+        assert_eq!(got.status, DeviceStatus::Denied);
+        assert_eq!(got.user.as_deref(), Some("bob"));
+    }
+
+    pub(crate) async fn decide_approves_or_denies_a_pending_grant_once(s: Arc<dyn Store>) {
+        let a = device("decide-a", "BCDFGHJK");
+        let b = device("decide-b", "LMNPQRST");
+        put(&s, &a).await;
+        put(&s, &b).await;
+
+        assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 1).await);
+        let approved = DeviceGrant {
+            status: DeviceStatus::Approved,
+            user: Some("alice".into()),
+            ..pending(&a)
+        };
+        assert_eq!(stored(&s, &a).await, approved);
+        assert_eq!(
+            stored(&s, &b).await,
+            pending(&b),
+            "the other grant is untouched"
+        );
+        // A second decision, either way, changes nothing.
+        assert!(!decide(&s, "BCDFGHJK", "mallory", false, NOW + 2).await);
+        assert!(!decide(&s, "BCDFGHJK", "mallory", true, NOW + 2).await);
+        assert_eq!(stored(&s, &a).await, approved);
+
+        assert!(decide(&s, "LMNPQRST", "bob", false, NOW + 3).await);
+        let denied = DeviceGrant {
+            status: DeviceStatus::Denied,
+            user: Some("bob".into()),
+            ..pending(&b)
+        };
+        assert_eq!(stored(&s, &b).await, denied);
+        assert!(!decide(&s, "LMNPQRST", "bob", true, NOW + 4).await);
+        assert_eq!(stored(&s, &b).await, denied);
+
+        // Nor after a poll has redeemed the approval.
+        assert!(matches!(
+            poll(&s, &a, T0 + 5000).await,
+            DevicePoll::Approved(_)
+        ));
+        assert!(!decide(&s, "BCDFGHJK", "mallory", true, NOW + 6).await);
+        let got = stored(&s, &a).await;
+        assert_eq!(
+            (got.status, got.user.as_deref()),
+            (DeviceStatus::Redeemed, Some("alice"))
+        );
+    }
+
+    pub(crate) async fn decide_ignores_unknown_and_expired_grants(s: Arc<dyn Store>) {
+        let a = device("decide-exp", "BCDFGHJK");
+        put(&s, &a).await;
+        assert!(
+            !decide(&s, "LMNPQRST", "alice", true, NOW + 1).await,
+            "unknown"
+        );
+        assert!(
+            !decide(&s, "bcdfghjk", "alice", true, NOW + 1).await,
+            "not normalised"
+        );
+        assert!(
+            !decide(&s, "BCDFGHJK", "alice", true, NOW + 600).await,
+            "expired"
+        );
+        assert!(
+            !decide(&s, "BCDFGHJK", "alice", false, NOW + 6000).await,
+            "expired"
+        );
+        assert_eq!(stored(&s, &a).await, pending(&a), "still pending");
+        assert_eq!(poll(&s, &a, T0).await, DevicePoll::Pending);
+        assert!(
+            decide(&s, "BCDFGHJK", "alice", true, NOW + 599).await,
+            "live until expires_at"
+        );
+    }
+
+    pub(crate) async fn concurrent_decisions_have_exactly_one_winner(s: Arc<dyn Store>) {
+        const N: usize = 20;
+        let g = device("decide-race", "BCDFGHJK");
+        put(&s, &g).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(N));
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let user = format!("user{i}");
+                let won = s
+                    .decide_device_grant("BCDFGHJK", &user, i % 2 == 0, NOW + 1)
+                    .await
+                    .expect("decide");
+                (won, user, i % 2 == 0)
+            }));
+        }
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (won, user, approve) = t.await.expect("join");
+            if won {
+                winners.push((user, approve));
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one decision wins");
+        let (user, approve) = winners.remove(0);
+        let got = stored(&s, &g).await;
+        assert_eq!(got.user, Some(user), "the winner's user is recorded");
+        let status = if approve {
+            DeviceStatus::Approved
+        } else {
+            DeviceStatus::Denied
+        };
+        assert_eq!(got.status, status, "the winner's decision is recorded");
+    }
+
+    pub(crate) async fn polls_slow_down_and_the_interval_stays_longer(s: Arc<dyn Store>) {
+        let g = device("slow", "BCDFGHJK");
+        put(&s, &g).await;
+        let at = |interval: u32, last_poll_ms: i64| DeviceGrant {
+            interval,
+            last_poll_ms: Some(last_poll_ms),
+            ..pending(&g)
+        };
+
+        assert_eq!(
+            poll(&s, &g, T0).await,
+            DevicePoll::Pending,
+            "the first poll is on time"
+        );
+        assert_eq!(stored(&s, &g).await, at(5, T0));
+        // One second later: too soon. The interval grows by 5 s and the poll is recorded.
+        assert_eq!(poll(&s, &g, T0 + 1000).await, DevicePoll::SlowDown);
+        assert_eq!(stored(&s, &g).await, at(10, T0 + 1000));
+        // A poll at the old interval after that is too soon again, and grows it again.
+        assert_eq!(poll(&s, &g, T0 + 6000).await, DevicePoll::SlowDown);
+        assert_eq!(stored(&s, &g).await, at(15, T0 + 6000));
+        // A poll at the new interval is on time; the interval stays grown.
+        assert_eq!(poll(&s, &g, T0 + 21_000).await, DevicePoll::Pending);
+        assert_eq!(stored(&s, &g).await, at(15, T0 + 21_000));
+        assert_eq!(poll(&s, &g, T0 + 36_000).await, DevicePoll::Pending);
+        assert_eq!(stored(&s, &g).await, at(15, T0 + 36_000));
+        // Too soon is decided before the status: an approved grant polled early is not
+        // redeemed by that poll.
+        assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 37).await);
+        assert_eq!(poll(&s, &g, T0 + 37_000).await, DevicePoll::SlowDown);
+        let got = stored(&s, &g).await;
+        assert_eq!((got.status, got.interval), (DeviceStatus::Approved, 20));
+        assert!(matches!(
+            poll(&s, &g, T0 + 57_000).await,
+            DevicePoll::Approved(_)
+        ));
+    }
+
+    pub(crate) async fn a_poll_exactly_at_the_interval_less_grace_is_on_time(s: Arc<dyn Store>) {
+        let on_time = device("grace-on", "BCDFGHJK");
+        let early = device("grace-early", "LMNPQRST");
+        put(&s, &on_time).await;
+        put(&s, &early).await;
+        for g in [&on_time, &early] {
+            assert_eq!(poll(&s, g, T0).await, DevicePoll::Pending);
+        }
+        assert_eq!(
+            poll(&s, &on_time, T0 + 5000 - GRACE).await,
+            DevicePoll::Pending
+        );
+        assert_eq!(stored(&s, &on_time).await.interval, 5);
+        assert_eq!(
+            poll(&s, &early, T0 + 5000 - GRACE - 1).await,
+            DevicePoll::SlowDown
+        );
+        assert_eq!(stored(&s, &early).await.interval, 10);
+
+        // No grace: the full interval.
+        let strict = device("grace-none", "VWXZBCDF");
+        put(&s, &strict).await;
+        let p = |now_ms| s.poll_device_grant(&strict.device_hash, "tv", now_ms, 0);
+        assert_eq!(p(T0).await.expect("poll"), DevicePoll::Pending);
+        assert_eq!(p(T0 + 4999).await.expect("poll"), DevicePoll::SlowDown);
+        assert_eq!(
+            p(T0 + 4999 + 10_000).await.expect("poll"),
+            DevicePoll::Pending
+        );
+    }
+
+    pub(crate) async fn polls_report_the_status_and_redeem_an_approval_once(s: Arc<dyn Store>) {
+        let yes = device("status-yes", "BCDFGHJK");
+        let no = device("status-no", "LMNPQRST");
+        put(&s, &yes).await;
+        put(&s, &no).await;
+        assert_eq!(poll(&s, &yes, T0).await, DevicePoll::Pending);
+        assert_eq!(poll(&s, &no, T0).await, DevicePoll::Pending);
+        assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 1).await);
+        assert!(decide(&s, "LMNPQRST", "bob", false, NOW + 1).await);
+
+        // The approval goes to one poll, which gets the grant as it found it.
+        let found = DeviceGrant {
+            status: DeviceStatus::Approved,
+            user: Some("alice".into()),
+            last_poll_ms: Some(T0),
+            ..pending(&yes)
+        };
+        assert_eq!(poll(&s, &yes, T0 + 5000).await, DevicePoll::Approved(found));
+        let after = DeviceGrant {
+            status: DeviceStatus::Redeemed,
+            user: Some("alice".into()),
+            last_poll_ms: Some(T0 + 5000),
+            ..pending(&yes)
+        };
+        assert_eq!(stored(&s, &yes).await, after);
+        assert_eq!(poll(&s, &yes, T0 + 10_000).await, DevicePoll::Redeemed);
+        assert_eq!(poll(&s, &yes, T0 + 15_000).await, DevicePoll::Redeemed);
+
+        // A denial stays a denial, and every poll of it is recorded.
+        assert_eq!(poll(&s, &no, T0 + 5000).await, DevicePoll::Denied);
+        assert_eq!(poll(&s, &no, T0 + 10_000).await, DevicePoll::Denied);
+        let got = stored(&s, &no).await;
+        assert_eq!(
+            (got.status, got.last_poll_ms, got.interval),
+            (DeviceStatus::Denied, Some(T0 + 10_000), 5)
+        );
+    }
+
+    pub(crate) async fn polls_of_an_unknown_foreign_or_expired_grant_record_nothing(
+        s: Arc<dyn Store>,
+    ) {
+        let g = device("nf", "BCDFGHJK");
+        put(&s, &g).await;
+        assert_eq!(poll(&s, &g, T0).await, DevicePoll::Pending);
+
+        let foreign = s
+            .poll_device_grant(&g.device_hash, "evil", T0 + 1, GRACE)
+            .await
+            .expect("poll");
+        assert_eq!(
+            foreign,
+            DevicePoll::NotFound,
+            "another client's grant is not found"
+        );
+        let unknown = s
+            .poll_device_grant(&TokenHash::of("nf-unknown"), "tv", T0 + 1, GRACE)
+            .await
+            .expect("poll");
+        assert_eq!(unknown, DevicePoll::NotFound);
+        // An approved grant polled by another client is still there for its own.
+        assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 1).await);
+        let foreign = s
+            .poll_device_grant(&g.device_hash, "evil", T0 + 5000, GRACE)
+            .await
+            .expect("poll");
+        assert_eq!(foreign, DevicePoll::NotFound);
+        let got = stored(&s, &g).await;
+        assert_eq!(
+            (got.status, got.last_poll_ms, got.interval),
+            (DeviceStatus::Approved, Some(T0), 5),
+            "foreign polls are not recorded and do not slow the grant down"
+        );
+
+        // Expired at expires_at, before the interval and the status are looked at.
+        let exp = device("nf-exp", "LMNPQRST");
+        put(&s, &exp).await;
+        assert_eq!(poll(&s, &exp, T0).await, DevicePoll::Pending);
+        assert!(decide(&s, "LMNPQRST", "alice", true, NOW + 1).await);
+        let end = exp.expires_at * 1000;
+        assert_eq!(poll(&s, &exp, end).await, DevicePoll::Expired);
+        assert_eq!(
+            poll(&s, &exp, end + 1).await,
+            DevicePoll::Expired,
+            "not a slow_down"
+        );
+        assert_eq!(poll(&s, &exp, end + 3_600_000).await, DevicePoll::Expired);
+        let got = stored(&s, &exp).await;
+        assert_eq!(
+            (got.status, got.last_poll_ms, got.interval),
+            (DeviceStatus::Approved, Some(T0), 5),
+            "expired polls are not recorded"
+        );
+        // The last millisecond is still in time.
+        assert!(matches!(
+            poll(&s, &exp, end - 1).await,
+            DevicePoll::Approved(_)
+        ));
+    }
+
+    pub(crate) async fn concurrent_polls_of_an_approved_grant_have_exactly_one_winner(
+        s: Arc<dyn Store>,
+    ) {
+        const N: usize = 20;
+        // Polls at one instant: with no grace, every loser is told to slow down; with a grace
+        // as long as the interval, every loser finds the grant redeemed.
+        for (tag, user_code, grace, loser) in [
+            ("race-slow", "BCDFGHJK", 0, DevicePoll::SlowDown),
+            ("race-grace", "LMNPQRST", 5000, DevicePoll::Redeemed),
+        ] {
+            let g = device(tag, user_code);
+            put(&s, &g).await;
+            assert!(decide(&s, user_code, "alice", true, NOW + 1).await);
+            let barrier = Arc::new(tokio::sync::Barrier::new(N));
+            let mut tasks = Vec::new();
+            for _ in 0..N {
+                let (s, barrier, hash) = (s.clone(), barrier.clone(), g.device_hash);
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.poll_device_grant(&hash, "tv", T0 + 2000, grace)
+                        .await
+                        .expect("poll")
+                }));
+            }
+            let mut approved = 0;
+            for t in tasks {
+                match t.await.expect("join") {
+                    DevicePoll::Approved(got) => {
+                        assert_eq!(got.user.as_deref(), Some("alice"));
+                        assert_eq!(got.grant, g);
+                        approved += 1;
+                    }
+                    other => assert_eq!(other, loser, "{tag}"),
+                }
+            }
+            assert_eq!(approved, 1, "{tag}: exactly one poll gets the approval");
+            let got = stored(&s, &g).await;
+            assert_eq!(got.status, DeviceStatus::Redeemed, "{tag}");
+            let expected_interval = if grace == 0 {
+                5 + 5 * (N as u32 - 1)
+            } else {
+                5
+            };
+            assert_eq!(
+                got.interval, expected_interval,
+                "{tag}: every slow_down counted"
+            );
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Purging codes and device grants
+
+    pub(crate) async fn purge_expired_removes_expired_code_bindings(s: Arc<dyn Store>) {
+        let (_, short) = code_grant(&s, "purgecode-short").await;
+        let f = code_family();
+        let long = NewToken {
+            expires_at: Some(NOW + 1000),
+            ..code("purgecode-long", &f)
+        };
+        s.issue_code(&f, &long, &binding(Some("https://app.example/cb"), None))
+            .await
+            .expect("issue_code");
+        // A redeemed code that expired goes too, with its binding; the tokens it issued stay.
+        let (g, used) = code_grant(&s, "purgecode-used").await;
+        let access = expiring("purgecode-access", &g, Some(NOW + 1000));
+        let r = redeem(&s, &used, "app", NOW + 1, std::slice::from_ref(&access)).await;
+        assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+
+        assert_eq!(s.purge_expired(NOW + 100, 100).await.expect("purge"), 2);
+        for c in [&short, &used] {
+            assert_eq!(find(&s, c).await, None);
+            assert_eq!(bound(&s, c).await, None, "the binding went with its code");
+        }
+        assert_eq!(find(&s, &long).await, Some(record(&f, &long)));
+        assert_eq!(
+            bound(&s, &long).await,
+            Some(binding(Some("https://app.example/cb"), None))
+        );
+        assert_eq!(find(&s, &access).await, Some(record(&g, &access)));
+
+        // The purged code's hash can be written again, binding and all.
+        let f2 = code_family();
+        let again = NewToken {
+            family: f2.id,
+            ..short.clone()
+        };
+        s.issue_code(&f2, &again, &binding(None, Some("new")))
+            .await
+            .expect("the purged code left nothing behind");
+        assert_eq!(bound(&s, &again).await, Some(binding(None, Some("new"))));
+    }
+
+    pub(crate) async fn purge_expired_removes_expired_device_grants_and_honours_the_limit(
+        s: Arc<dyn Store>,
+    ) {
+        let expiring_at = |tag: &str, user_code: &str, expires_at: UnixTime| NewDeviceGrant {
+            expires_at,
+            ..device(tag, user_code)
+        };
+        let gone = [
+            expiring_at("purge-10", "BCDFGHJK", NOW + 10),
+            expiring_at("purge-20", "LMNPQRST", NOW + 20),
+            expiring_at("purge-99", "VWXZBCDF", NOW + 99),
+        ];
+        let at_before = expiring_at("purge-100", "GHJKLMNP", NOW + 100);
+        let later = expiring_at("purge-1000", "QRSTVWXZ", NOW + 1000);
+        for g in gone.iter().chain([&at_before, &later]) {
+            put(&s, g).await;
+        }
+        // Approved ones are purged like any other.
+        assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 1).await);
+        let remaining = |s: Arc<dyn Store>, gone: Vec<NewDeviceGrant>| async move {
+            let mut n = 0;
+            for g in &gone {
+                // An expired grant answers Expired while stored and NotFound once purged.
+                match poll(&s, g, (NOW + 5000) * 1000).await {
+                    DevicePoll::Expired => n += 1,
+                    DevicePoll::NotFound => {}
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            n
+        };
+        assert_eq!(remaining(s.clone(), gone.to_vec()).await, 3);
+
+        let before = NOW + 100;
+        s.purge_expired(before, 0).await.expect("purge");
+        assert_eq!(
+            remaining(s.clone(), gone.to_vec()).await,
+            3,
+            "a limit of 0 deletes nothing"
+        );
+        assert_eq!(
+            s.purge_expired(before, 2).await.expect("purge"),
+            0,
+            "counts tokens only"
+        );
+        assert_eq!(
+            remaining(s.clone(), gone.to_vec()).await,
+            1,
+            "honours the limit"
+        );
+        s.purge_expired(before, 10).await.expect("purge");
+        assert_eq!(remaining(s.clone(), gone.to_vec()).await, 0);
+
+        // Expiring at or after `before` is kept.
+        assert_eq!(stored(&s, &at_before).await, pending(&at_before));
+        assert_eq!(stored(&s, &later).await, pending(&later));
+        // A purged grant's device hash and user code are free again.
+        let reborn = NewDeviceGrant {
+            created_at: NOW + 50,
+            expires_at: NOW + 650,
+            ..gone[0].clone()
+        };
+        put(&s, &reborn).await;
+        assert_eq!(stored(&s, &reborn).await, pending(&reborn));
+    }
+}
+
+/// What only a file-backed store can show: state across reopening, and schema upgrades.
+#[cfg(feature = "sqlite")]
+mod sqlite_file {
+    use std::path::Path;
+
+    use super::*;
+
+    const NOW: UnixTime = 1_700_000_000;
+    const T0: i64 = NOW * 1000;
+
+    fn open(path: &Path) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(path, Synchronous::Full).expect("open sqlite store"))
+    }
+
+    fn user_version(path: &Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .expect("open")
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("user_version")
+    }
+
+    fn device(tag: &str, user_code: &str) -> NewDeviceGrant {
+        NewDeviceGrant {
+            device_hash: TokenHash::of(tag),
+            user_code: user_code.into(),
+            client_id: "tv".into(),
+            scopes: Scopes::parse("read").expect("scopes"),
+            interval: 5,
+            created_at: NOW,
+            expires_at: NOW + 600,
+        }
+    }
+
+    fn code_of(f: &NewFamily, name: &str) -> NewToken {
+        NewToken {
+            hash: TokenHash::of(name),
+            kind: TokenKind::Code,
+            family: f.id,
+            scopes: Scopes::parse("read").expect("scopes"),
+            issued_at: NOW,
+            expires_at: Some(NOW + 60),
+        }
+    }
+
+    fn app_family() -> NewFamily {
+        NewFamily {
+            id: FamilyId::random(),
+            client_id: "app".into(),
+            user: Some("alice".into()),
+            grant_type: "authorization_code".into(),
+            created_at: NOW,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codes_and_device_grants_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("edge.db");
+        let f = app_family();
+        let used = code_of(&f, "reopen-used");
+        let g = NewFamily {
+            id: FamilyId::random(),
+            ..app_family()
+        };
+        let fresh = code_of(&g, "reopen-fresh");
+        let access = NewToken {
+            hash: TokenHash::of("reopen-access"),
+            kind: TokenKind::Access,
+            expires_at: Some(NOW + 3600),
+            ..used.clone()
+        };
+        let bind = CodeBinding {
+            redirect_uri: Some("https://app.example/cb".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        };
+        let approved = device("reopen-approved", "BCDFGHJK");
+        let denied = device("reopen-denied", "LMNPQRST");
+        let slow = device("reopen-slow", "VWXZBCDF");
+        {
+            let s = open(&path);
+            s.issue_code(&f, &used, &bind).await.expect("issue_code");
+            s.issue_code(
+                &g,
+                &fresh,
+                &CodeBinding {
+                    redirect_uri: None,
+                    code_challenge: None,
+                },
+            )
+            .await
+            .expect("issue_code");
+            let r = s
+                .rotate(
+                    &used.hash,
+                    TokenKind::Code,
+                    "app",
+                    NOW + 1,
+                    std::slice::from_ref(&access),
+                )
+                .await
+                .expect("rotate");
+            assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+            for d in [&approved, &denied, &slow] {
+                s.put_device_grant(d).await.expect("put");
+            }
+            assert!(s
+                .decide_device_grant("BCDFGHJK", "alice", true, NOW + 1)
+                .await
+                .expect("decide"));
+            assert!(s
+                .decide_device_grant("LMNPQRST", "bob", false, NOW + 1)
+                .await
+                .expect("decide"));
+            let p = |now_ms| s.poll_device_grant(&slow.device_hash, "tv", now_ms, 0);
+            assert_eq!(p(T0).await.expect("poll"), DevicePoll::Pending);
+            assert_eq!(p(T0 + 1000).await.expect("poll"), DevicePoll::SlowDown);
+        }
+
+        let s = open(&path);
+        assert_eq!(
+            s.code_binding(&used.hash).await.expect("binding"),
+            Some(bind.clone())
+        );
+        assert_eq!(
+            s.code_binding(&fresh.hash).await.expect("binding"),
+            Some(CodeBinding {
+                redirect_uri: None,
+                code_challenge: None
+            })
+        );
+        let rec = s.find(&used.hash).await.expect("find").expect("stored");
+        assert_eq!((rec.consumed_at, rec.revoked), (Some(NOW + 1), false));
+        assert!(s.find(&access.hash).await.expect("find").is_some());
+        // Still consumed: a second redemption is a replay and revokes what the first issued.
+        let r = s
+            .rotate(&used.hash, TokenKind::Code, "app", NOW + 2, &[])
+            .await
+            .expect("rotate");
+        assert_eq!(r, Rotation::Replayed(f.id));
+
+        let got = s
+            .device_grant_by_user_code("BCDFGHJK", NOW + 2)
+            .await
+            .expect("by_user_code")
+            .expect("stored");
+        assert_eq!(
+            (got.status, got.user.as_deref()),
+            (DeviceStatus::Approved, Some("alice"))
+        );
+        let got = s
+            .device_grant_by_user_code("LMNPQRST", NOW + 2)
+            .await
+            .expect("by_user_code")
+            .expect("stored");
+        assert_eq!(
+            (got.status, got.user.as_deref()),
+            (DeviceStatus::Denied, Some("bob"))
+        );
+        let got = s
+            .device_grant_by_user_code("VWXZBCDF", NOW + 2)
+            .await
+            .expect("by_user_code")
+            .expect("stored");
+        assert_eq!(
+            (got.interval, got.last_poll_ms),
+            (10, Some(T0 + 1000)),
+            "slow_down kept"
+        );
+        let r = s
+            .poll_device_grant(&approved.device_hash, "tv", T0 + 2000, 0)
+            .await
+            .expect("poll");
+        assert!(matches!(r, DevicePoll::Approved(_)), "{r:?}");
+        drop(s);
+
+        let s = open(&path);
+        assert!(
+            s.find(&access.hash)
+                .await
+                .expect("find")
+                .expect("stored")
+                .revoked
+        );
+        let r = s
+            .poll_device_grant(&approved.device_hash, "tv", T0 + 60_000, 0)
+            .await
+            .expect("poll");
+        assert_eq!(r, DevicePoll::Redeemed, "a redeemed grant stays redeemed");
+        assert_eq!(user_version(&path), 2);
+    }
+
+    /// The version 1 schema, exactly as the first migration wrote it.
+    const V1: &str = "
+    CREATE TABLE IF NOT EXISTS families (
+        id          BLOB PRIMARY KEY,
+        client_id   TEXT NOT NULL,
+        user_id     TEXT,
+        grant_type  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS tokens (
+        hash        BLOB PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        family      BLOB NOT NULL REFERENCES families(id) ON DELETE CASCADE,
+        scopes      TEXT NOT NULL,
+        issued_at   INTEGER NOT NULL,
+        expires_at  INTEGER,
+        consumed_at INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS tokens_family ON tokens(family);
+    CREATE INDEX IF NOT EXISTS tokens_expires_at ON tokens(expires_at);
+    CREATE INDEX IF NOT EXISTS families_client_id ON families(client_id);
+    CREATE INDEX IF NOT EXISTS families_user_id ON families(user_id);
+    CREATE TABLE IF NOT EXISTS clients (
+        id          TEXT PRIMARY KEY,
+        settings    TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS server_keys (
+        id          INTEGER PRIMARY KEY,
+        key         BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    PRAGMA user_version = 1;
+    ";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_version_1_database_upgrades_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("edge.db");
+        let family = FamilyId([7; 16]);
+        let refresh = TokenHash::of("v1-refresh");
+        let key = [9u8; 32];
+        {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            conn.execute_batch(V1).expect("v1 schema");
+            conn.execute(
+                "INSERT INTO families (id, client_id, user_id, grant_type, created_at)
+                 VALUES (?1, 'app', 'alice', 'password', ?2)",
+                rusqlite::params![&family.0[..], NOW],
+            )
+            .expect("family");
+            conn.execute(
+                "INSERT INTO tokens (hash, kind, family, scopes, issued_at, expires_at)
+                 VALUES (?1, 'refresh', ?2, 'read write', ?3, ?4)",
+                rusqlite::params![&refresh.0[..], &family.0[..], NOW, NOW + 3600],
+            )
+            .expect("token");
+            conn.execute(
+                "INSERT INTO clients (id, settings, created_at) VALUES ('c1', '{\"name\":\"x\"}', ?1)",
+                [NOW],
+            )
+            .expect("client");
+            conn.execute(
+                "INSERT INTO server_keys (id, key, created_at) VALUES (1, ?1, ?2)",
+                rusqlite::params![&key[..], NOW],
+            )
+            .expect("key");
+        }
+        assert_eq!(user_version(&path), 1);
+
+        let s = open(&path);
+        assert_eq!(user_version(&path), 2, "upgraded on open");
+        let expected = TokenRecord {
+            hash: refresh,
+            kind: TokenKind::Refresh,
+            family,
+            client_id: "app".into(),
+            user: Some("alice".into()),
+            grant_type: "password".into(),
+            scopes: Scopes::parse("read write").expect("scopes"),
+            issued_at: NOW,
+            expires_at: Some(NOW + 3600),
+            consumed_at: None,
+            revoked: false,
+        };
+        assert_eq!(
+            s.find(&refresh).await.expect("find"),
+            Some(expected.clone())
+        );
+        let client = s.client("c1").await.expect("client").expect("kept");
+        assert_eq!(client.settings, serde_json::json!({ "name": "x" }));
+        let keys = s.server_keys().await.expect("keys");
+        assert_eq!((keys.len(), keys[0].id, *keys[0].bytes()), (1, 1, key));
+
+        // The new tables work, and old rows take part in them.
+        let code = NewToken {
+            hash: TokenHash::of("v1-code"),
+            kind: TokenKind::Code,
+            family: FamilyId([8; 16]),
+            scopes: Scopes::parse("read").expect("scopes"),
+            issued_at: NOW,
+            expires_at: Some(NOW + 60),
+        };
+        let f = NewFamily {
+            id: code.family,
+            ..app_family()
+        };
+        let b = CodeBinding {
+            redirect_uri: None,
+            code_challenge: Some("c".into()),
+        };
+        s.issue_code(&f, &code, &b).await.expect("issue_code");
+        assert_eq!(s.code_binding(&code.hash).await.expect("binding"), Some(b));
+        s.put_device_grant(&device("v1-device", "BCDFGHJK"))
+            .await
+            .expect("put");
+        let r = s
+            .rotate(&refresh, TokenKind::Refresh, "app", NOW + 1, &[])
+            .await
+            .expect("rotate");
+        assert_eq!(r, Rotation::Rotated(expected));
+        drop(s);
+
+        // Opening an up-to-date file again migrates nothing and loses nothing.
+        let s = open(&path);
+        assert_eq!(user_version(&path), 2);
+        assert!(s
+            .device_grant_by_user_code("BCDFGHJK", NOW)
+            .await
+            .expect("by_user_code")
+            .is_some());
+        assert_eq!(
+            s.find(&refresh)
+                .await
+                .expect("find")
+                .expect("kept")
+                .consumed_at,
+            Some(NOW + 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fresh_database_starts_at_the_latest_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("edge.db");
+        let s = open(&path);
+        assert_eq!(user_version(&path), 2);
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for table in [
+            "families",
+            "tokens",
+            "clients",
+            "server_keys",
+            "code_bindings",
+            "device_grants",
+        ] {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .expect("sqlite_master");
+            assert_eq!(n, 1, "{table}");
+        }
+        drop(s);
+    }
+}
+
+/// The memory store's `Debug` shows its state; it must never show a user code.
+#[tokio::test]
+async fn memory_store_debug_never_shows_a_user_code() {
+    let s = MemoryStore::new();
+    let g = NewDeviceGrant {
+        device_hash: TokenHash::of("debug-device"),
+        user_code: "QWRTZPLK".into(),
+        client_id: "tv".into(),
+        scopes: Scopes::default(),
+        interval: 5,
+        created_at: 1,
+        expires_at: 1000,
+    };
+    s.put_device_grant(&g).await.expect("put");
+    assert!(s
+        .decide_device_grant("QWRTZPLK", "alice", true, 2)
+        .await
+        .expect("decide"));
+    let shown = format!("{s:?}");
+    assert!(shown.contains("tv"), "the grant is in the output: {shown}");
+    assert!(!shown.contains("QWRTZPLK"), "the user code is not");
+    let polled = s
+        .poll_device_grant(&g.device_hash, "tv", 3000, 0)
+        .await
+        .expect("poll");
+    assert!(!format!("{polled:?}").contains("QWRTZPLK"));
 }

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    ClientRecord, NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
+    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, NewDeviceGrant, NewFamily,
+    NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
 };
 use crate::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
 
@@ -30,6 +31,12 @@ struct State {
     tokens: HashMap<TokenHash, Token>,
     clients: HashMap<String, ClientRecord>,
     keys: Vec<ServerKey>,
+    /// What each authorization code is bound to, by the code's hash.
+    bindings: HashMap<TokenHash, CodeBinding>,
+    /// Device grants by device-code hash. Looked up by user code with a scan: this store is
+    /// for tests and throwaway runs, and an index keyed by user code would print them in
+    /// `Debug`.
+    devices: HashMap<TokenHash, DeviceGrant>,
 }
 
 impl State {
@@ -48,6 +55,28 @@ impl State {
             consumed_at: t.consumed_at,
             revoked: f.revoked,
         })
+    }
+
+    /// Writes `family` (when given) and `tokens`, or nothing on a conflict.
+    fn issue(&mut self, family: Option<&NewFamily>, tokens: &[NewToken]) -> Result<(), StoreError> {
+        if let Some(f) = family {
+            if self.families.contains_key(&f.id) {
+                return Err(StoreError::Conflict);
+            }
+        }
+        self.insert(tokens)?;
+        if let Some(f) = family {
+            self.families.insert(
+                f.id,
+                Family {
+                    client_id: f.client_id.clone(),
+                    user: f.user.clone(),
+                    grant_type: f.grant_type.clone(),
+                    revoked: false,
+                },
+            );
+        }
+        Ok(())
     }
 
     fn insert(&mut self, tokens: &[NewToken]) -> Result<(), StoreError> {
@@ -93,25 +122,7 @@ impl Store for MemoryStore {
         family: Option<&NewFamily>,
         tokens: &[NewToken],
     ) -> Result<(), StoreError> {
-        let mut s = self.state();
-        if let Some(f) = family {
-            if s.families.contains_key(&f.id) {
-                return Err(StoreError::Conflict);
-            }
-        }
-        s.insert(tokens)?;
-        if let Some(f) = family {
-            s.families.insert(
-                f.id,
-                Family {
-                    client_id: f.client_id.clone(),
-                    user: f.user.clone(),
-                    grant_type: f.grant_type.clone(),
-                    revoked: false,
-                },
-            );
-        }
-        Ok(())
+        self.state().issue(family, tokens)
     }
 
     async fn find(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
@@ -194,10 +205,22 @@ impl Store for MemoryStore {
             .collect();
         for h in &dead {
             s.tokens.remove(h);
+            s.bindings.remove(h);
         }
         let live: std::collections::HashSet<FamilyId> =
             s.tokens.values().map(|t| t.new.family).collect();
         s.families.retain(|id, _| live.contains(id));
+        // Expired device grants, in a batch of their own, not counted in the result.
+        let dead_devices: Vec<TokenHash> = s
+            .devices
+            .iter()
+            .filter(|(_, g)| g.grant.expires_at < before)
+            .map(|(h, _)| *h)
+            .take(limit as usize)
+            .collect();
+        for h in &dead_devices {
+            s.devices.remove(h);
+        }
         Ok(dead.len() as u64)
     }
 
@@ -234,5 +257,159 @@ impl Store for MemoryStore {
             }
         }
         Ok(s.clients.remove(id).is_some())
+    }
+
+    async fn issue_code(
+        &self,
+        family: &NewFamily,
+        code: &NewToken,
+        binding: &CodeBinding,
+    ) -> Result<(), StoreError> {
+        check_code(family, code)?;
+        let mut s = self.state();
+        if s.bindings.contains_key(&code.hash) {
+            return Err(StoreError::Conflict);
+        }
+        s.issue(Some(family), std::slice::from_ref(code))?;
+        s.bindings.insert(code.hash, binding.clone());
+        Ok(())
+    }
+
+    async fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError> {
+        Ok(self.state().bindings.get(hash).cloned())
+    }
+
+    async fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if s.devices.contains_key(&grant.device_hash) {
+            return Err(StoreError::Conflict);
+        }
+        let mut stale = None;
+        for (h, g) in &s.devices {
+            if g.grant.user_code == grant.user_code {
+                if g.grant.expires_at > grant.created_at {
+                    return Err(StoreError::Conflict);
+                }
+                stale = Some(*h);
+            }
+        }
+        // An expired grant gives up its user code: it goes, as a purge would take it.
+        if let Some(h) = stale {
+            s.devices.remove(&h);
+        }
+        s.devices.insert(
+            grant.device_hash,
+            DeviceGrant {
+                grant: grant.clone(),
+                status: DeviceStatus::Pending,
+                user: None,
+                interval: grant.interval,
+                last_poll_ms: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn device_grant_by_user_code(
+        &self,
+        user_code: &str,
+        now: UnixTime,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        let s = self.state();
+        Ok(s.devices
+            .values()
+            .find(|g| g.grant.user_code == user_code && now < g.grant.expires_at)
+            .cloned())
+    }
+
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        user: &str,
+        approve: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let grant = s.devices.values_mut().find(|g| {
+            g.grant.user_code == user_code
+                && now < g.grant.expires_at
+                && g.status == DeviceStatus::Pending
+        });
+        let Some(g) = grant else {
+            return Ok(false);
+        };
+        g.status = if approve {
+            DeviceStatus::Approved
+        } else {
+            DeviceStatus::Denied
+        };
+        g.user = Some(user.to_owned());
+        Ok(true)
+    }
+
+    async fn poll_device_grant(
+        &self,
+        device_hash: &TokenHash,
+        client_id: &str,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<DevicePoll, StoreError> {
+        let mut s = self.state();
+        Ok(match s.devices.get_mut(device_hash) {
+            Some(g) => poll_step(g, client_id, now_ms, grace_ms),
+            None => DevicePoll::NotFound,
+        })
+    }
+}
+
+/// Refuses an [`Store::issue_code`] call whose code is not a code of `family`: a bug in the
+/// caller, which would otherwise store a binding no redemption looks for.
+pub(super) fn check_code(family: &NewFamily, code: &NewToken) -> Result<(), StoreError> {
+    if code.kind != TokenKind::Code || code.family != family.id {
+        return Err(StoreError::Backend(
+            "issue_code: the token must be a code of the family written with it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One poll of the device grant `g` by `client_id`, as [`Store::poll_device_grant`] specifies.
+/// Changes `g` to the state the poll leaves it in (`NotFound` and `Expired` leave it as it
+/// is) and returns the outcome; `Approved` holds the grant as the poll found it. Every backend
+/// decides with this function, inside its own atomic step, so that they agree.
+pub(super) fn poll_step(
+    g: &mut DeviceGrant,
+    client_id: &str,
+    now_ms: i64,
+    grace_ms: i64,
+) -> DevicePoll {
+    if g.grant.client_id != client_id {
+        return DevicePoll::NotFound;
+    }
+    if now_ms >= g.grant.expires_at.saturating_mul(1000) {
+        return DevicePoll::Expired;
+    }
+    let previous = g.last_poll_ms;
+    let too_soon = previous.is_some_and(|last| {
+        let allowed = (i64::from(g.interval) * 1000).saturating_sub(grace_ms);
+        now_ms.saturating_sub(last) < allowed
+    });
+    g.last_poll_ms = Some(now_ms);
+    if too_soon {
+        g.interval = g.interval.saturating_add(5);
+        return DevicePoll::SlowDown;
+    }
+    match g.status {
+        DeviceStatus::Pending => DevicePoll::Pending,
+        DeviceStatus::Denied => DevicePoll::Denied,
+        DeviceStatus::Redeemed => DevicePoll::Redeemed,
+        DeviceStatus::Approved => {
+            let found = DeviceGrant {
+                last_poll_ms: previous,
+                ..g.clone()
+            };
+            g.status = DeviceStatus::Redeemed;
+            DevicePoll::Approved(found)
+        }
     }
 }

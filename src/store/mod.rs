@@ -131,6 +131,133 @@ pub struct ClientRecord {
     pub created_at: UnixTime,
 }
 
+/// What an authorization code is bound to besides its client (RFC 6749 4.1.3, RFC 7636 4.6).
+/// Written with the code by [`Store::issue_code`], read back when the code is redeemed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeBinding {
+    /// The `redirect_uri` of the authorization request, exactly as sent; `None` when the
+    /// request named none (the client's only registered URI was used), in which case the
+    /// token request may name that URI or none.
+    pub redirect_uri: Option<String>,
+    /// The PKCE S256 challenge (base64url of SHA-256 of the verifier), when one was sent.
+    pub code_challenge: Option<String>,
+}
+
+/// A device authorization request (RFC 8628 3.1), as written by [`Store::put_device_grant`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDeviceGrant {
+    /// Hash of the `device_code` the client polls with.
+    pub device_hash: TokenHash,
+    /// The code the user types, normalised: upper case, no separators.
+    pub user_code: String,
+    /// The client that asked.
+    pub client_id: String,
+    /// The scopes asked for.
+    pub scopes: Scopes,
+    /// The polling interval the client was given, in seconds.
+    pub interval: u32,
+    /// When it was created.
+    pub created_at: UnixTime,
+    /// When both codes stop working.
+    pub expires_at: UnixTime,
+}
+
+impl std::fmt::Debug for NewDeviceGrant {
+    // The user code is a credential while the grant is pending: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDeviceGrant")
+            .field("device_hash", &self.device_hash)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("interval", &self.interval)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a device grant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Waiting for the user.
+    Pending,
+    /// The user approved; the next poll redeems it.
+    Approved,
+    /// The user said no.
+    Denied,
+    /// A poll got tokens for it; it is spent.
+    Redeemed,
+}
+
+impl DeviceStatus {
+    /// The name stores write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+            DeviceStatus::Redeemed => "redeemed",
+        }
+    }
+
+    /// Parses [`DeviceStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeviceStatus::Pending,
+            "approved" => DeviceStatus::Approved,
+            "denied" => DeviceStatus::Denied,
+            "redeemed" => DeviceStatus::Redeemed,
+            _ => return None,
+        })
+    }
+}
+
+/// A device grant as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceGrant {
+    /// What was written.
+    pub grant: NewDeviceGrant,
+    /// Where it stands.
+    pub status: DeviceStatus,
+    /// The user who approved or denied it.
+    pub user: Option<String>,
+    /// The interval now in force: the first one plus 5 s per `slow_down` (RFC 8628 3.5).
+    pub interval: u32,
+    /// When the client last polled, in milliseconds since the epoch.
+    pub last_poll_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for DeviceGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceGrant")
+            .field("grant", &self.grant)
+            .field("status", &self.status)
+            .field("user", &self.user)
+            .field("interval", &self.interval)
+            .field("last_poll_ms", &self.last_poll_ms)
+            .finish()
+    }
+}
+
+/// The outcome of [`Store::poll_device_grant`], decided in one atomic step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// No such device code, or it belongs to another client: `invalid_grant`.
+    NotFound,
+    /// Past its expiry: `expired_token`.
+    Expired,
+    /// Polled sooner than the interval allows: the interval is now 5 s longer, and stays so.
+    SlowDown,
+    /// The user has not decided yet: `authorization_pending`.
+    Pending,
+    /// The user said no: `access_denied`.
+    Denied,
+    /// Already redeemed by an earlier poll: `invalid_grant`.
+    Redeemed,
+    /// Approved, and now marked redeemed by this poll, which alone gets it: issue the tokens.
+    /// Holds the grant as the poll found it (status `Approved`, the previous poll's time).
+    Approved(DeviceGrant),
+}
+
 /// The storage the edge needs.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -188,4 +315,54 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a client. Returns whether it existed. Its tokens are revoked first.
     async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError>;
+
+    /// Writes a new family, its authorization code (a token of kind [`TokenKind::Code`]) and
+    /// what the code is bound to, in one transaction; [`StoreError::Conflict`] when the hash
+    /// exists. The code is redeemed with [`Store::rotate`], which makes it single use and
+    /// revokes the family (with every token the first redemption issued) on reuse.
+    async fn issue_code(
+        &self,
+        family: &NewFamily,
+        code: &NewToken,
+        binding: &CodeBinding,
+    ) -> Result<(), StoreError>;
+
+    /// What the code `hash` is bound to; `None` for an unknown hash.
+    async fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError>;
+
+    /// Writes a device grant, pending. [`StoreError::Conflict`] when the device hash exists or
+    /// the user code belongs to another grant that has not expired at `grant.created_at`; the
+    /// caller draws new codes and tries again.
+    async fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError>;
+
+    /// The unexpired grant with this (normalised) user code, whatever its status.
+    async fn device_grant_by_user_code(
+        &self,
+        user_code: &str,
+        now: UnixTime,
+    ) -> Result<Option<DeviceGrant>, StoreError>;
+
+    /// Records the user's decision on the pending, unexpired grant with this user code:
+    /// approved by `user` when `approve`, else denied by `user`. Returns `false` (and changes
+    /// nothing) when there is no such grant or it was already decided.
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        user: &str,
+        approve: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+
+    /// One poll of the device code `device_hash` by `client_id` at `now_ms` (milliseconds),
+    /// decided in one atomic step; see [`DevicePoll`]. Checks, in order: known and of this
+    /// client, unexpired, then the interval (a poll sooner than `interval` seconds after the
+    /// last one, less `grace_ms`, is `SlowDown` and lengthens the interval by 5 s), then the
+    /// status. Every poll but `NotFound` and `Expired` records its time.
+    async fn poll_device_grant(
+        &self,
+        device_hash: &TokenHash,
+        client_id: &str,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<DevicePoll, StoreError>;
 }

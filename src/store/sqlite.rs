@@ -16,8 +16,10 @@ use rusqlite::{
     ffi, params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior,
 };
 
+use super::memory::{check_code, poll_step};
 use super::{
-    ClientRecord, NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
+    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, NewDeviceGrant, NewFamily,
+    NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
 };
 use crate::scope::Scopes;
 use crate::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
@@ -65,6 +67,29 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL
     );
     ",
+    // Version 2: authorization code bindings and device grants.
+    "
+    CREATE TABLE IF NOT EXISTS code_bindings (
+        hash            BLOB PRIMARY KEY REFERENCES tokens(hash) ON DELETE CASCADE,
+        redirect_uri    TEXT,
+        code_challenge  TEXT
+    );
+    CREATE TABLE IF NOT EXISTS device_grants (
+        device_hash     BLOB PRIMARY KEY,   -- 32 bytes
+        user_code       TEXT NOT NULL,
+        client_id       TEXT NOT NULL,
+        scopes          TEXT NOT NULL,
+        status          TEXT NOT NULL,      -- DeviceStatus::as_str
+        user_id         TEXT,
+        first_interval  INTEGER NOT NULL,   -- seconds, as written
+        interval        INTEGER NOT NULL,   -- seconds, now in force
+        last_poll_ms    INTEGER,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS device_grants_user_code ON device_grants(user_code);
+    CREATE INDEX IF NOT EXISTS device_grants_expires_at ON device_grants(expires_at);
+    ",
 ];
 
 /// A token row joined with its family row, as [`TokenRecord`] wants it.
@@ -73,6 +98,12 @@ const SELECT_RECORD: &str = "
            t.issued_at, t.expires_at, t.consumed_at, f.revoked_at IS NOT NULL
     FROM tokens t JOIN families f ON f.id = t.family
     WHERE t.hash = ?1";
+
+/// The columns [`RawDevice`] reads, in its order.
+const SELECT_DEVICE: &str = "
+    SELECT device_hash, user_code, client_id, scopes, status, user_id, first_interval,
+           interval, last_poll_ms, created_at, expires_at
+    FROM device_grants";
 
 const INSERT_TOKEN: &str = "
     INSERT INTO tokens (hash, kind, family, scopes, issued_at, expires_at)
@@ -421,6 +452,92 @@ fn insert_tokens(conn: &Connection, tokens: &[NewToken]) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Writes `family` (when given) and `tokens` inside the caller's transaction.
+fn insert_issue(
+    conn: &Connection,
+    family: Option<&NewFamily>,
+    tokens: &[NewToken],
+) -> Result<(), Fail> {
+    if let Some(f) = family {
+        conn.prepare_cached(
+            "INSERT INTO families (id, client_id, user_id, grant_type, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            &f.id.0[..],
+            f.client_id,
+            f.user,
+            f.grant_type,
+            f.created_at
+        ])?;
+    }
+    insert_tokens(conn, tokens)
+}
+
+/// A device grant row, before validation.
+struct RawDevice {
+    device_hash: Vec<u8>,
+    user_code: String,
+    client_id: String,
+    scopes: String,
+    status: String,
+    user: Option<String>,
+    first_interval: i64,
+    interval: i64,
+    last_poll_ms: Option<i64>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl RawDevice {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RawDevice {
+            device_hash: r.get(0)?,
+            user_code: r.get(1)?,
+            client_id: r.get(2)?,
+            scopes: r.get(3)?,
+            status: r.get(4)?,
+            user: r.get(5)?,
+            first_interval: r.get(6)?,
+            interval: r.get(7)?,
+            last_poll_ms: r.get(8)?,
+            created_at: r.get(9)?,
+            expires_at: r.get(10)?,
+        })
+    }
+
+    fn into_grant(self) -> Result<DeviceGrant, StoreError> {
+        let interval = |v: i64| u32::try_from(v).map_err(|_| corrupt("device grant interval"));
+        Ok(DeviceGrant {
+            grant: NewDeviceGrant {
+                device_hash: TokenHash(blob(self.device_hash, "device hash")?),
+                user_code: self.user_code,
+                client_id: self.client_id,
+                scopes: Scopes::parse(&self.scopes).map_err(|_| corrupt("scopes"))?,
+                interval: interval(self.first_interval)?,
+                created_at: self.created_at,
+                expires_at: self.expires_at,
+            },
+            status: DeviceStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("device grant status"))?,
+            user: self.user,
+            interval: interval(self.interval)?,
+            last_poll_ms: self.last_poll_ms,
+        })
+    }
+}
+
+fn find_device(conn: &Connection, hash: &TokenHash) -> Result<Option<DeviceGrant>, Fail> {
+    let raw = conn
+        .prepare_cached(&format!("{SELECT_DEVICE} WHERE device_hash = ?1"))?
+        .query_row([&hash.0[..]], RawDevice::from_row)
+        .optional()?;
+    match raw {
+        Some(raw) => Ok(Some(raw.into_grant()?)),
+        None => Ok(None),
+    }
+}
+
 fn revoke(conn: &Connection, family: &FamilyId, now: UnixTime) -> Result<(), Fail> {
     conn.prepare_cached(
         "UPDATE families SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
@@ -441,22 +558,169 @@ impl Inner {
     fn issue(&self, family: Option<&NewFamily>, tokens: &[NewToken]) -> Result<(), StoreError> {
         self.write("issue", |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let Some(f) = family {
-                tx.prepare_cached(
-                    "INSERT INTO families (id, client_id, user_id, grant_type, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    &f.id.0[..],
-                    f.client_id,
-                    f.user,
-                    f.grant_type,
-                    f.created_at
-                ])?;
-            }
-            insert_tokens(&tx, tokens)?;
+            insert_issue(&tx, family, tokens)?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    fn issue_code(
+        &self,
+        family: &NewFamily,
+        code: &NewToken,
+        binding: &CodeBinding,
+    ) -> Result<(), StoreError> {
+        check_code(family, code)?;
+        self.write("issue_code", |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            insert_issue(&tx, Some(family), std::slice::from_ref(code))?;
+            tx.prepare_cached(
+                "INSERT INTO code_bindings (hash, redirect_uri, code_challenge)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                &code.hash.0[..],
+                binding.redirect_uri,
+                binding.code_challenge
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError> {
+        self.read("code_binding", |conn| {
+            let binding = conn
+                .prepare_cached(
+                    "SELECT redirect_uri, code_challenge FROM code_bindings WHERE hash = ?1",
+                )?
+                .query_row([&hash.0[..]], |r| {
+                    Ok(CodeBinding {
+                        redirect_uri: r.get(0)?,
+                        code_challenge: r.get(1)?,
+                    })
+                })
+                .optional()?;
+            Ok(binding)
+        })
+    }
+
+    fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError> {
+        let scopes = scopes_text(&grant.scopes)?;
+        self.write("put_device_grant", |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // A grant expired by now gives up its user code. Another device hash only: the
+            // same one is a conflict whatever its state, which the insert reports.
+            tx.prepare_cached(
+                "DELETE FROM device_grants
+                 WHERE user_code = ?1 AND expires_at <= ?2 AND device_hash <> ?3",
+            )?
+            .execute(params![
+                grant.user_code,
+                grant.created_at,
+                &grant.device_hash.0[..]
+            ])?;
+            // A live grant holding the user code, or a grant with this device hash, makes
+            // the insert fail on the unique index or the primary key: `Conflict`.
+            tx.prepare_cached(
+                "INSERT INTO device_grants (device_hash, user_code, client_id, scopes, status,
+                     first_interval, interval, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                &grant.device_hash.0[..],
+                grant.user_code,
+                grant.client_id,
+                scopes,
+                DeviceStatus::Pending.as_str(),
+                i64::from(grant.interval),
+                grant.created_at,
+                grant.expires_at,
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn device_grant_by_user_code(
+        &self,
+        user_code: &str,
+        now: UnixTime,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        self.read("device_grant_by_user_code", |conn| {
+            let raw = conn
+                .prepare_cached(&format!(
+                    "{SELECT_DEVICE} WHERE user_code = ?1 AND expires_at > ?2"
+                ))?
+                .query_row(params![user_code, now], RawDevice::from_row)
+                .optional()?;
+            match raw {
+                Some(raw) => Ok(Some(raw.into_grant()?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn decide_device_grant(
+        &self,
+        user_code: &str,
+        user: &str,
+        approve: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let status = if approve {
+            DeviceStatus::Approved
+        } else {
+            DeviceStatus::Denied
+        };
+        self.write("decide_device_grant", |conn| {
+            // One conditional UPDATE: of two concurrent decisions, only one finds it pending.
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE device_grants SET status = ?1, user_id = ?2
+                     WHERE user_code = ?3 AND status = ?4 AND expires_at > ?5",
+                )?
+                .execute(params![
+                    status.as_str(),
+                    user,
+                    user_code,
+                    DeviceStatus::Pending.as_str(),
+                    now
+                ])?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn poll_device_grant(
+        &self,
+        device_hash: &TokenHash,
+        client_id: &str,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<DevicePoll, StoreError> {
+        self.write("poll_device_grant", |conn| {
+            // IMMEDIATE: the read, the decision and the write are one step for every
+            // connection and process, so only one poll can see the grant approved.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(mut grant) = find_device(&tx, device_hash)? else {
+                return Ok(DevicePoll::NotFound);
+            };
+            let before = grant.clone();
+            let outcome = poll_step(&mut grant, client_id, now_ms, grace_ms);
+            if grant != before {
+                tx.prepare_cached(
+                    "UPDATE device_grants SET status = ?1, interval = ?2, last_poll_ms = ?3
+                     WHERE device_hash = ?4",
+                )?
+                .execute(params![
+                    grant.status.as_str(),
+                    i64::from(grant.interval),
+                    grant.last_poll_ms,
+                    &device_hash.0[..]
+                ])?;
+                tx.commit()?;
+            }
+            Ok(outcome)
         })
     }
 
@@ -552,6 +816,13 @@ impl Inner {
                      (SELECT hash FROM tokens WHERE expires_at < ?1 LIMIT ?2)",
                 )?
                 .execute(params![before, i64::from(limit)])?;
+            // Code bindings go with their codes (ON DELETE CASCADE). Expired device grants
+            // go in a batch of their own, not counted in the result.
+            tx.prepare_cached(
+                "DELETE FROM device_grants WHERE device_hash IN
+                 (SELECT device_hash FROM device_grants WHERE expires_at < ?1 LIMIT ?2)",
+            )?
+            .execute(params![before, i64::from(limit)])?;
             tx.prepare_cached(
                 "DELETE FROM families
                  WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.family = families.id)",
@@ -737,6 +1008,62 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.run(move |s| s.delete_client(&id, now)).await
     }
+
+    async fn issue_code(
+        &self,
+        family: &NewFamily,
+        code: &NewToken,
+        binding: &CodeBinding,
+    ) -> Result<(), StoreError> {
+        let (family, code, binding) = (family.clone(), code.clone(), binding.clone());
+        self.run(move |s| s.issue_code(&family, &code, &binding))
+            .await
+    }
+
+    async fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError> {
+        let hash = *hash;
+        self.run(move |s| s.code_binding(&hash)).await
+    }
+
+    async fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError> {
+        let grant = grant.clone();
+        self.run(move |s| s.put_device_grant(&grant)).await
+    }
+
+    async fn device_grant_by_user_code(
+        &self,
+        user_code: &str,
+        now: UnixTime,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        let user_code = user_code.to_owned();
+        self.run(move |s| s.device_grant_by_user_code(&user_code, now))
+            .await
+    }
+
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        user: &str,
+        approve: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let (user_code, user) = (user_code.to_owned(), user.to_owned());
+        self.run(move |s| s.decide_device_grant(&user_code, &user, approve, now))
+            .await
+    }
+
+    async fn poll_device_grant(
+        &self,
+        device_hash: &TokenHash,
+        client_id: &str,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<DevicePoll, StoreError> {
+        let device_hash = *device_hash;
+        let client_id = client_id.to_owned();
+        self.run(move |s| s.poll_device_grant(&device_hash, &client_id, now_ms, grace_ms))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -887,6 +1214,60 @@ mod tests {
         assert_eq!((rotated, replayed, dead), (1, 1, 8));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_stores_on_one_file_redeem_an_approval_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = Arc::new(open(&dir));
+        let b = Arc::new(open(&dir));
+        let grant = NewDeviceGrant {
+            device_hash: TokenHash::of("shared-device"),
+            user_code: "BCDFGHJK".into(),
+            client_id: "tv".into(),
+            scopes: Scopes::parse("read").expect("scopes"),
+            interval: 5,
+            created_at: NOW,
+            expires_at: NOW + 600,
+        };
+        a.put_device_grant(&grant).await.expect("put");
+        let clash = NewDeviceGrant {
+            device_hash: TokenHash::of("other-device"),
+            ..grant.clone()
+        };
+        assert!(matches!(
+            b.put_device_grant(&clash).await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(b
+            .decide_device_grant("BCDFGHJK", "alice", true, NOW + 1)
+            .await
+            .expect("decide"));
+        assert!(!a
+            .decide_device_grant("BCDFGHJK", "mallory", false, NOW + 1)
+            .await
+            .expect("decide"));
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let hash = grant.device_hash;
+            tasks.push(tokio::spawn(async move {
+                s.poll_device_grant(&hash, "tv", NOW * 1000 + 2000, 5000)
+                    .await
+            }));
+        }
+        let (mut approved, mut redeemed) = (0, 0);
+        for t in tasks {
+            match t.await.expect("join").expect("poll") {
+                DevicePoll::Approved(g) => {
+                    assert_eq!(g.user.as_deref(), Some("alice"));
+                    approved += 1;
+                }
+                DevicePoll::Redeemed => redeemed += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((approved, redeemed), (1, 9));
+    }
+
     #[tokio::test]
     async fn uses_wal_and_records_the_schema_version() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -990,6 +1371,94 @@ mod tests {
             Err(StoreError::Backend(_))
         ));
         assert!(matches!(s.server_keys().await, Err(StoreError::Backend(_))));
+    }
+
+    #[tokio::test]
+    async fn corrupted_device_grant_rows_are_errors_not_panics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = open(&dir);
+        let grant = |tag: &str, user_code: &str| NewDeviceGrant {
+            device_hash: TokenHash::of(tag),
+            user_code: user_code.into(),
+            client_id: "tv".into(),
+            scopes: Scopes::parse("read").expect("scopes"),
+            interval: 5,
+            created_at: NOW,
+            expires_at: NOW + 600,
+        };
+        let corruptions = [
+            "UPDATE device_grants SET status = 'maybe' WHERE user_code = ?1",
+            "UPDATE device_grants SET interval = -1 WHERE user_code = ?1",
+            "UPDATE device_grants SET first_interval = 5000000000 WHERE user_code = ?1",
+            "UPDATE device_grants SET scopes = 'a\"b' WHERE user_code = ?1",
+            "UPDATE device_grants SET device_hash = x'00' WHERE user_code = ?1",
+        ];
+        for (i, sql) in corruptions.iter().enumerate() {
+            let code = format!("CODE{i}");
+            let g = grant(&format!("device-{i}"), &code);
+            s.put_device_grant(&g).await.expect("put");
+            s.inner
+                .writer()
+                .execute(sql, [&code])
+                .expect("corrupt the row");
+            let e = s
+                .device_grant_by_user_code(&code, NOW)
+                .await
+                .expect_err("corrupted");
+            assert!(matches!(e, StoreError::Backend(_)), "{sql}: {e:?}");
+            if !sql.contains("device_hash") {
+                let e = s
+                    .poll_device_grant(&g.device_hash, "tv", NOW * 1000, 0)
+                    .await
+                    .expect_err("corrupted");
+                assert!(matches!(e, StoreError::Backend(_)), "{sql}: {e:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_version_1_file_is_upgraded_by_the_later_migrations() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("edge.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("v1");
+            conn.pragma_update(None, "user_version", 1).expect("pragma");
+            conn.execute(
+                "INSERT INTO families (id, client_id, user_id, grant_type, created_at)
+                 VALUES (?1, 'app', 'alice', 'password', ?2)",
+                params![&[1u8; 16][..], NOW],
+            )
+            .expect("family");
+            let t = token("kept", TokenKind::Refresh, 1);
+            conn.execute(
+                INSERT_TOKEN,
+                params![
+                    &t.hash.0[..],
+                    t.kind.as_str(),
+                    &t.family.0[..],
+                    t.scopes.to_string(),
+                    t.issued_at,
+                    t.expires_at
+                ],
+            )
+            .expect("token");
+        }
+        let s = open(&dir);
+        let version: i64 = s
+            .inner
+            .writer()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let t = token("kept", TokenKind::Refresh, 1);
+        let rec = s.find(&t.hash).await.expect("find").expect("kept");
+        assert_eq!(
+            (rec.kind, rec.client_id.as_str()),
+            (TokenKind::Refresh, "app")
+        );
+        // Deleting a token of the old schema cascades into the new code_bindings table.
+        assert_eq!(s.purge_expired(NOW + 7200, 10).await.expect("purge"), 1);
     }
 
     #[tokio::test]
