@@ -49,6 +49,10 @@ pub struct Client {
     pub introspect: bool,
     /// Access token lifetime override.
     pub access_ttl: Option<Duration>,
+    /// Authorization requests must carry a PKCE challenge (always true for public clients).
+    pub require_pkce: bool,
+    /// A signed-in user is not asked for consent.
+    pub skip_consent: bool,
 }
 
 impl Client {
@@ -91,12 +95,19 @@ impl Client {
             redirect_uris: c.redirect_uris.clone(),
             introspect: c.introspect,
             access_ttl: c.access_ttl,
+            require_pkce: c.require_pkce || c.public,
+            skip_consent: c.skip_consent,
         })
     }
 
     /// True when the client may use `grant_type`.
+    /// The device grant may be listed by its URN or as `device_code`.
     pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grants.iter().any(|g| g == grant_type)
+        self.grants.iter().any(|g| {
+            g == grant_type
+                || (grant_type == crate::grants::DEVICE_CODE && g == "device_code")
+                || (g == crate::grants::DEVICE_CODE && grant_type == "device_code")
+        })
     }
 
     /// True when the client may authenticate with `method`.

@@ -67,6 +67,12 @@ pub struct Config {
     /// Request limits and client-authentication throttling.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The authorization-code flow: sign-in, consent, codes, the session cookie.
+    #[serde(default)]
+    pub authorization: AuthorizationConfig,
+    /// The device flow (RFC 8628).
+    #[serde(default)]
+    pub device: DeviceConfig,
     /// The gateway's own settings; read by the `oauth-edge` binary, ignored here.
     #[serde(default)]
     pub gateway: Option<toml::Table>,
@@ -85,6 +91,8 @@ impl Default for Config {
             routes: Vec::new(),
             passthrough: PassthroughConfig::default(),
             limits: LimitsConfig::default(),
+            authorization: AuthorizationConfig::default(),
+            device: DeviceConfig::default(),
             gateway: None,
         }
     }
@@ -121,6 +129,68 @@ impl Default for TokensConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             keys: Vec::new(),
             signing_key: None,
+        }
+    }
+}
+
+/// The authorization-code flow (RFC 6749 4.1, RFC 7636).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationConfig {
+    /// How long a code may wait to be redeemed. Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub code_ttl: Duration,
+    /// How long a sign-in lasts (the session cookie). Default 8 h.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How long a user may take over the sign-in and consent pages. Default 10 min.
+    #[serde(with = "humantime_serde")]
+    pub request_ttl: Duration,
+    /// Hand sign-in off to an existing login app at this URL instead of the built-in page:
+    /// the edge redirects there with `login_challenge`, and the app accepts or rejects the
+    /// challenge through the admin API.
+    pub login_url: Option<String>,
+    /// Whether cookies are `Secure`. Default: when the issuer is `https://`, or the request
+    /// came over TLS.
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        AuthorizationConfig {
+            code_ttl: Duration::from_secs(60),
+            session_ttl: Duration::from_secs(8 * 3600),
+            request_ttl: Duration::from_secs(600),
+            login_url: None,
+            secure_cookies: None,
+        }
+    }
+}
+
+/// The device flow (RFC 8628).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// How long the device and user codes live. Default 10 min.
+    #[serde(with = "humantime_serde")]
+    pub code_ttl: Duration,
+    /// The polling interval handed to devices. Default 5 s.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// The verification page's absolute URL, as shown to users. Default: the issuer (or
+    /// the request's `Host`) and the profile's `/device` path.
+    pub verification_uri: Option<String>,
+    /// Wrong user codes allowed per source address per minute before 429. Default 10.
+    pub max_wrong_codes_per_minute: u32,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            code_ttl: Duration::from_secs(600),
+            interval: Duration::from_secs(5),
+            verification_uri: None,
+            max_wrong_codes_per_minute: 10,
         }
     }
 }
@@ -296,6 +366,13 @@ pub struct ClientConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub access_ttl: Option<Duration>,
+    /// Requires PKCE (S256) in authorization requests. Public clients always do.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pkce: bool,
+    /// Skips the consent page (for first-party clients): a signed-in user is sent straight
+    /// back with a code.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_consent: bool,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -317,6 +394,8 @@ impl std::fmt::Debug for ClientConfig {
             .field("redirect_uris", &self.redirect_uris)
             .field("introspect", &self.introspect)
             .field("access_ttl", &self.access_ttl)
+            .field("require_pkce", &self.require_pkce)
+            .field("skip_consent", &self.skip_consent)
             .finish()
     }
 }
@@ -515,6 +594,30 @@ impl Config {
                     "issuer",
                     "must be an http(s) URL without a query",
                 ));
+            }
+        }
+        for (key, url) in [
+            ("authorization.login_url", &self.authorization.login_url),
+            ("device.verification_uri", &self.device.verification_uri),
+        ] {
+            if let Some(u) = url {
+                if !(u.starts_with("https://") || u.starts_with("http://")) || u.contains('#') {
+                    return Err(ConfigError::new(
+                        key,
+                        "must be an http(s) URL without a fragment",
+                    ));
+                }
+            }
+        }
+        for (key, d) in [
+            ("authorization.code_ttl", self.authorization.code_ttl),
+            ("authorization.session_ttl", self.authorization.session_ttl),
+            ("authorization.request_ttl", self.authorization.request_ttl),
+            ("device.code_ttl", self.device.code_ttl),
+            ("device.interval", self.device.interval),
+        ] {
+            if d.as_secs() == 0 {
+                return Err(ConfigError::new(key, "must be at least 1s"));
             }
         }
         if self.tokens.access_ttl.is_zero() {

@@ -37,6 +37,11 @@ pub enum BuildError {
     Store(#[from] StoreError),
 }
 
+/// Put in a request's extensions by an adapter when the request came over TLS: the sign-in
+/// pages then mark their cookies `Secure`, and derived URLs use `https`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tls;
+
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -81,6 +86,7 @@ pub(crate) struct Inner {
     pub(crate) profiles: Vec<Profile>,
     pub(crate) routes: RouteTable,
     pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) pages: crate::authorize::Pages,
 }
 
 /// Builds an [`Edge`] with parts the config file cannot express.
@@ -134,6 +140,7 @@ impl EdgeBuilder {
         let routes = RouteTable::new(&config);
         Ok(Edge {
             inner: Arc::new(Inner {
+                pages: crate::authorize::Pages::new(codec.signing_key().bytes()),
                 cache: TokenCache::new(&config.cache),
                 codec,
                 store,
@@ -278,7 +285,15 @@ impl Edge {
     pub fn precheck(&self, ep: Endpoint, head: &Parts) -> Result<usize, Response<Bytes>> {
         let profile = &self.inner.profiles[ep.profile];
         let err = |e: OAuthError| Err(profile.error(&e));
-        if ep.kind == EndpointKind::Metadata {
+        if ep.kind.is_page() {
+            // Pages take `GET` (the query) and their own forms' `POST`.
+            if head.method == Method::GET || head.method == Method::HEAD {
+                return Ok(0);
+            }
+            if head.method != Method::POST {
+                return Err(method_not_allowed(profile, "GET, HEAD, POST"));
+            }
+        } else if ep.kind == EndpointKind::Metadata {
             if head.method != Method::GET && head.method != Method::HEAD {
                 return Err(method_not_allowed(profile, "GET, HEAD"));
             }
@@ -346,6 +361,7 @@ impl Edge {
         let result = match ep.kind {
             EndpointKind::Metadata => Ok(crate::endpoints::metadata(self, profile, head)),
             kind => match Params::parse(head.uri.query(), body) {
+                Err(e) if kind.is_page() => Ok(crate::authorize::error_page(&e)),
                 Err(e) => Err(e),
                 Ok(params) => {
                     let req = crate::endpoints::Request {
@@ -359,6 +375,11 @@ impl Edge {
                         EndpointKind::Token => crate::endpoints::token(req).await,
                         EndpointKind::Revoke => crate::endpoints::revoke(req).await,
                         EndpointKind::Introspect => crate::endpoints::introspect(req).await,
+                        EndpointKind::DeviceAuthorization => {
+                            crate::endpoints::device_authorization(req).await
+                        }
+                        EndpointKind::Authorize => Ok(crate::authorize::authorize(req).await),
+                        EndpointKind::DeviceVerification => Ok(crate::authorize::device(req).await),
                         EndpointKind::Metadata => unreachable!("answered above"),
                     }
                 }

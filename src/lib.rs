@@ -8,6 +8,7 @@
 //! both are thin adapters over one [`Edge`].
 
 pub mod admission;
+mod authorize;
 pub mod cache;
 pub mod clients;
 pub mod config;
@@ -18,7 +19,9 @@ pub mod error;
 pub mod grants;
 pub mod layer;
 pub mod metrics;
+pub mod pages;
 pub mod params;
+pub mod pkce;
 pub mod profiles;
 pub mod scope;
 pub mod secret;
@@ -28,7 +31,7 @@ pub mod users;
 
 pub use admission::{Admission, Forwarding, Identity, Via};
 pub use config::Config;
-pub use edge::{BuildError, Edge, EdgeBuilder, Endpoint, Target};
+pub use edge::{BuildError, Edge, EdgeBuilder, Endpoint, Target, Tls};
 pub use endpoints::json as json_response;
 pub use error::{ErrorCode, OAuthError};
 pub use layer::{OAuthEdge, OAuthEdgeLayer, PeerAddr};

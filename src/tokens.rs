@@ -223,6 +223,11 @@ impl TokenCodec {
         TokenCodec { signing, verify }
     }
 
+    /// The key new tokens are signed with (other secrets are derived from it).
+    pub(crate) fn signing_key(&self) -> &ServerKey {
+        &self.signing
+    }
+
     /// Mints a new token of `kind` from the OS random source.
     pub fn mint(&self, kind: TokenKind) -> Minted {
         let mut raw = [0u8; RAW_LEN];

@@ -269,6 +269,8 @@ pub(crate) fn spec(
         redirect_uris,
         introspect,
         access_ttl: None,
+        require_pkce: false,
+        skip_consent: false,
     }
 }
 

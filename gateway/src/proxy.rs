@@ -132,6 +132,11 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
+/// Whether the client connected over TLS.
+fn downstream_tls(session: &Session) -> bool {
+    session.digest().is_some_and(|d| d.ssl_digest.is_some())
+}
+
 /// Writes a response the engine produced.
 async fn respond(session: &mut Session, resp: Response<Bytes>) -> Result<()> {
     let (parts, body) = resp.into_parts();
@@ -242,9 +247,15 @@ impl ProxyHttp for Gateway {
                     Err(resp) => resp,
                     Ok(limit) => match self.read_body(session, limit).await {
                         Ok(body) => {
-                            self.edge
-                                .serve(ep, session.req_header().as_ref(), &body, peer)
-                                .await
+                            let head = session.req_header().as_ref();
+                            if ep.kind.is_page() && downstream_tls(session) {
+                                // The sign-in pages mark their cookies Secure over TLS.
+                                let mut head = head.clone();
+                                head.extensions.insert(oauth_edge::Tls);
+                                self.edge.serve(ep, &head, &body, peer).await
+                            } else {
+                                self.edge.serve(ep, head, &body, peer).await
+                            }
                         }
                         Err(StatusCode::PAYLOAD_TOO_LARGE) => {
                             session.set_keepalive(None);

@@ -11,15 +11,7 @@ use crate::profiles::{EndpointKind, Profile};
 use crate::scope::Scopes;
 
 pub(crate) fn metadata(edge: &Edge, _profile: &Profile, head: &Parts) -> Response<Bytes> {
-    let issuer = edge.config().issuer.clone().unwrap_or_else(|| {
-        let host = head
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        let scheme = head.uri.scheme_str().unwrap_or("http");
-        format!("{scheme}://{host}")
-    });
+    let issuer = super::issuer(edge, head);
     let rfc = edge
         .inner
         .profiles
@@ -30,7 +22,13 @@ pub(crate) fn metadata(edge: &Edge, _profile: &Profile, head: &Parts) -> Respons
         rfc.and_then(|p| p.path_of(kind))
             .map(|p| format!("{issuer}{p}"))
     };
-    let mut grants: Vec<&str> = vec!["client_credentials", "password", "refresh_token"];
+    let mut grants: Vec<&str> = vec![
+        "authorization_code",
+        "client_credentials",
+        "password",
+        "refresh_token",
+        crate::grants::DEVICE_CODE,
+    ];
     let mut ext: Vec<&str> = edge.inner.extensions.keys().map(String::as_str).collect();
     ext.sort();
     grants.extend(ext);
@@ -44,8 +42,12 @@ pub(crate) fn metadata(edge: &Edge, _profile: &Profile, head: &Parts) -> Respons
         "token_endpoint": url(EndpointKind::Token),
         "revocation_endpoint": url(EndpointKind::Revoke),
         "introspection_endpoint": url(EndpointKind::Introspect),
+        "authorization_endpoint": url(EndpointKind::Authorize),
+        "device_authorization_endpoint": url(EndpointKind::DeviceAuthorization),
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": edge.config().issuer.is_some(),
         "grant_types_supported": grants,
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
         "scopes_supported": scopes.iter().collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": methods(EndpointKind::Token),
         "revocation_endpoint_auth_methods_supported": methods(EndpointKind::Revoke),

@@ -1,10 +1,12 @@
 //! The endpoints the edge answers itself: form in, `http::Response` out.
 
+mod device;
 mod introspect;
 mod metadata;
 mod revoke;
 mod token;
 
+pub(crate) use device::device_authorization;
 pub(crate) use introspect::introspect;
 pub(crate) use metadata::metadata;
 pub(crate) use revoke::revoke;
@@ -46,4 +48,19 @@ pub fn json(status: StatusCode, body: Bytes) -> Response<Bytes> {
 /// A 200 JSON response of `value`.
 pub(crate) fn ok_json(value: &serde_json::Value) -> Response<Bytes> {
     json(StatusCode::OK, Bytes::from(value.to_string()))
+}
+
+/// The issuer: configured, or derived from the request's `Host` and scheme.
+pub(crate) fn issuer(edge: &Edge, head: &Parts) -> String {
+    edge.config().issuer.clone().unwrap_or_else(|| {
+        let host = head
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(head.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
+        let tls = head.uri.scheme_str() == Some("https")
+            || head.extensions.get::<crate::edge::Tls>().is_some();
+        format!("{}://{host}", if tls { "https" } else { "http" })
+    })
 }

@@ -23,8 +23,9 @@ pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthErro
     let client = &auth.client;
     let known = matches!(
         grant_type,
-        "client_credentials" | "password" | "refresh_token"
-    ) || req.edge.inner.extensions.contains_key(grant_type);
+        "authorization_code" | "client_credentials" | "password" | "refresh_token"
+    ) || grant_type == grants::DEVICE_CODE
+        || req.edge.inner.extensions.contains_key(grant_type);
     if !known {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
@@ -37,6 +38,8 @@ pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthErro
         ));
     }
     let issued = match grant_type {
+        "authorization_code" => grants::authorization_code(req.edge, client, req.params).await?,
+        grants::DEVICE_CODE => grants::device_code(req.edge, client, req.params).await?,
         "client_credentials" => grants::client_credentials(req.edge, client, req.params).await?,
         "password" => grants::password(req.edge, client, req.params).await?,
         "refresh_token" => grants::refresh(req.edge, client, req.params).await?,

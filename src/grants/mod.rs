@@ -1,11 +1,15 @@
 //! The grant types: one file each, and the trait an extension grant implements.
 
 mod client_credentials;
+mod code;
+mod device;
 mod extension;
 mod password;
 mod refresh;
 
 pub(crate) use client_credentials::client_credentials;
+pub(crate) use code::authorization_code;
+pub(crate) use device::device_code;
 pub(crate) use extension::{extension, npr_grants};
 pub use extension::{
     AnonymousUser, ExtensionDecision, ExtensionGrant, ExtensionRequest, TemporaryUser,
@@ -26,6 +30,9 @@ use crate::scope::Scopes;
 use crate::secret::Secret;
 use crate::store::{NewFamily, NewToken, StoreError};
 use crate::tokens::{FamilyId, TokenKind};
+
+/// The device grant's `grant_type` (RFC 8628 3.4).
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// How many times a token-hash collision is retried with fresh tokens before giving up.
 const COLLISION_RETRIES: usize = 3;

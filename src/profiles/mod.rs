@@ -6,6 +6,7 @@
 
 mod rfc;
 
+pub(crate) use rfc::decorate as rfc_decorate;
 pub(crate) use rfc::error as rfc_error;
 
 use bytes::Bytes;
@@ -25,6 +26,12 @@ pub enum EndpointKind {
     Introspect,
     /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
     Metadata,
+    /// `GET …/authorize`, and the sign-in and consent forms it shows (RFC 6749 4.1).
+    Authorize,
+    /// `POST …/device_authorization` (RFC 8628 3.1).
+    DeviceAuthorization,
+    /// `GET`/`POST …/device`: the page where a user enters a device's code (RFC 8628 3.3).
+    DeviceVerification,
 }
 
 impl EndpointKind {
@@ -35,7 +42,18 @@ impl EndpointKind {
             EndpointKind::Revoke => "revoke",
             EndpointKind::Introspect => "introspect",
             EndpointKind::Metadata => "metadata",
+            EndpointKind::Authorize => "authorize",
+            EndpointKind::DeviceAuthorization => "device_authorization",
+            EndpointKind::DeviceVerification => "device",
         }
+    }
+
+    /// Pages people look at (HTML, `GET` and form `POST`), rather than client endpoints.
+    pub const fn is_page(self) -> bool {
+        matches!(
+            self,
+            EndpointKind::Authorize | EndpointKind::DeviceVerification
+        )
     }
 }
 

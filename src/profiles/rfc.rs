@@ -11,13 +11,16 @@ pub(super) const ROUTES: &[(&str, EndpointKind)] = &[
     ("/token", EndpointKind::Token),
     ("/revoke", EndpointKind::Revoke),
     ("/introspect", EndpointKind::Introspect),
+    ("/authorize", EndpointKind::Authorize),
+    ("/device_authorization", EndpointKind::DeviceAuthorization),
+    ("/device", EndpointKind::DeviceVerification),
 ];
 
 pub(super) fn auth_methods(kind: EndpointKind) -> &'static [AuthMethod] {
     use AuthMethod::*;
     match kind {
         // A token to get a token proves nothing new, so Bearer is not accepted here.
-        EndpointKind::Token => &[
+        EndpointKind::Token | EndpointKind::DeviceAuthorization => &[
             ClientSecretBasic,
             ClientSecretPost,
             ClientSecretHeader,
@@ -37,7 +40,7 @@ pub(super) fn auth_methods(kind: EndpointKind) -> &'static [AuthMethod] {
             ClientSecretHeader,
             ClientCredentialsBearer,
         ],
-        EndpointKind::Metadata => &[],
+        EndpointKind::Metadata | EndpointKind::Authorize | EndpointKind::DeviceVerification => &[],
     }
 }
 
