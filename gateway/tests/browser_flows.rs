@@ -1,0 +1,311 @@
+//! The flows a person takes part in, in headless Chromium against the real `oauth-edge`
+//! binary: sign-in → consent → back to the client with a code → token exchange; a denied
+//! consent; and the device flow, approved in the browser while the device polls.
+//!
+//! The screenshots in `docs/screenshots/` (shown in the README) are taken here.
+
+mod browser;
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use browser::Browser;
+use common::{upstream, Echo, Gateway, Setup};
+use serde_json::Value;
+
+const VERIFIER: &str = "chromium-test-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+fn shots(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/screenshots")
+        .join(name)
+}
+
+/// The client application's redirect target: a page that says it got the answer.
+async fn client_app() -> SocketAddr {
+    let app = Router::new().route(
+        "/cb",
+        get(|| async {
+            Html("<!doctype html><title>Example App</title><h1>Back in Example App</h1>")
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+async fn launch(app: SocketAddr, echo: &Echo) -> Gateway {
+    let setup = Setup::new();
+    let config = format!(
+        r#"{head}
+[device]
+interval = "1s"
+
+[[clients]]
+id = "example-app"
+name = "Example App"
+secret = "example-app-secret-0123456789"
+grants = ["authorization_code", "refresh_token"]
+scopes = ["profile", "invoices.read", "invoices.write"]
+redirect_uris = ["http://{app}/cb"]
+require_pkce = true
+
+[[clients]]
+id = "living-room-tv"
+name = "Living Room TV"
+public = true
+grants = ["device_code", "refresh_token"]
+scopes = ["profile", "media.play"]
+default_scopes = ["profile", "media.play"]
+
+[[users]]
+username = "alice"
+password = "wonderland-pw-0123"
+
+[[routes]]
+path = "/api"
+require = "bearer"
+upstream = "echo"
+{gateway}{upstream}"#,
+        head = setup.head(),
+        gateway = setup.gateway(""),
+        upstream = upstream("echo", &[echo.addr], ""),
+    );
+    setup.launch(&config, &[]).await
+}
+
+fn authorize_url(gw: &Gateway, app: SocketAddr, state: &str) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", "example-app")
+        .append_pair("redirect_uri", &format!("http://{app}/cb"))
+        .append_pair("scope", "profile invoices.read")
+        .append_pair("state", state)
+        .append_pair("code_challenge", &oauth_edge::pkce::s256(VERIFIER))
+        .append_pair("code_challenge_method", "S256");
+    gw.url(&format!("/oauth2/authorize?{}", q.finish()))
+}
+
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+async fn sign_in(b: &Browser, shot: Option<&str>) {
+    assert_eq!(b.text("h1").await, "Sign in");
+    assert!(
+        b.text("main").await.contains("Example App")
+            || b.text("main").await.contains("Living Room TV")
+    );
+    if let Some(name) = shot {
+        assert!(b.screenshot(shots(name)).await > 10_000);
+    }
+    b.fill("#username", "alice").await;
+    b.fill("#password", "wonderland-pw-0123").await;
+    b.click("button[type=submit]").await;
+}
+
+#[tokio::test]
+async fn sign_in_consent_redirect_and_token_exchange() {
+    let app = client_app().await;
+    let echo = Echo::start("echo").await;
+    let gw = launch(app, &echo).await;
+    let b = Browser::start().await;
+
+    b.goto(&authorize_url(&gw, app, "chromium-state")).await;
+    sign_in(&b, Some("sign-in.png")).await;
+
+    // The consent page: the client, the user, the scopes asked for.
+    assert_eq!(b.text("h1").await, "Allow access?");
+    let main = b.text("main").await;
+    assert!(
+        main.contains("Example App") && main.contains("alice"),
+        "{main}"
+    );
+    assert!(
+        main.contains("invoices.read") && !main.contains("invoices.write"),
+        "{main}"
+    );
+    assert!(b.screenshot(shots("consent.png")).await > 10_000);
+    b.click("button[value=allow]").await;
+
+    // Back at the client with a code.
+    assert_eq!(b.text("h1").await, "Back in Example App");
+    let url = b.current_url().await;
+    assert!(url.starts_with(&format!("http://{app}/cb?")), "{url}");
+    let q = query_of(&url);
+    assert_eq!(q["state"], "chromium-state");
+    assert_eq!(q["iss"], gw.url("").trim_end_matches('/'));
+    let code = &q["code"];
+
+    // The client exchanges it, with its PKCE verifier.
+    let tokens = gw
+        .token(
+            ("example-app", "example-app-secret-0123456789"),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &format!("http://{app}/cb")),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    assert_eq!(tokens["scope"], "invoices.read profile");
+    assert!(tokens["refresh_token"].is_string());
+    let r = gw
+        .get_bearer("/api/invoices", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), 200);
+    let seen = echo.last();
+    assert_eq!(seen.one("x-oauth-user"), Some("alice"));
+    assert_eq!(seen.one("x-oauth-client-id"), Some("example-app"));
+
+    // The code was single use.
+    let r = gw
+        .post_form(
+            "/oauth2/token",
+            Some(("example-app", "example-app-secret-0123456789")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &format!("http://{app}/cb")),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_denied_consent_goes_back_with_access_denied() {
+    let app = client_app().await;
+    let echo = Echo::start("echo").await;
+    let gw = launch(app, &echo).await;
+    let b = Browser::start().await;
+
+    b.goto(&authorize_url(&gw, app, "deny-state")).await;
+    sign_in(&b, None).await;
+    assert_eq!(b.text("h1").await, "Allow access?");
+    b.click("button[value=deny]").await;
+
+    assert_eq!(b.text("h1").await, "Back in Example App");
+    let q = query_of(&b.current_url().await);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "deny-state");
+    assert!(!q.contains_key("code"));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn device_flow_approved_in_the_browser_while_the_device_polls() {
+    let app = client_app().await;
+    let echo = Echo::start("echo").await;
+    let gw = launch(app, &echo).await;
+
+    // The device asks for codes...
+    let r = gw
+        .post_form(
+            "/oauth2/device_authorization",
+            None,
+            &[("client_id", "living-room-tv")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    let interval = Duration::from_secs(d["interval"].as_u64().unwrap());
+
+    // ...and polls at the interval it was given, as a second client, while the user acts.
+    let device_code = d["device_code"].as_str().unwrap().to_string();
+    let token_url = gw.url("/oauth2/token");
+    let poller = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut seen = Vec::new();
+        let mut wait = interval;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            tokio::time::sleep(wait).await;
+            let r = http
+                .post(&token_url)
+                .form(&[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", device_code.as_str()),
+                    ("client_id", "living-room-tv"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            if status == 200 {
+                return (seen, Some(body));
+            }
+            let error = body["error"].as_str().unwrap_or("").to_string();
+            if error == "slow_down" {
+                wait += Duration::from_secs(5);
+            } else if error != "authorization_pending" {
+                seen.push(error);
+                return (seen, None);
+            }
+            seen.push(error);
+        }
+        (seen, None)
+    });
+
+    // The user opens verification_uri_complete: the code is filled in.
+    let b = Browser::start().await;
+    b.goto(d["verification_uri_complete"].as_str().unwrap())
+        .await;
+    assert_eq!(b.text("h1").await, "Connect a device");
+    let shown = d["user_code"].as_str().unwrap();
+    let value = b
+        .client()
+        .find(fantoccini::Locator::Css("#user_code"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(value.as_deref(), Some(shown));
+    assert!(b.screenshot(shots("device-entry.png")).await > 10_000);
+    b.click("button[type=submit]").await;
+
+    sign_in(&b, None).await;
+    assert_eq!(b.text("h1").await, "Connect this device?");
+    let main = b.text("main").await;
+    assert!(
+        main.contains(shown) && main.contains("Living Room TV"),
+        "{main}"
+    );
+    assert!(b.screenshot(shots("device-confirm.png")).await > 10_000);
+    b.click("button[value=allow]").await;
+    assert_eq!(b.text("h1").await, "Device connected");
+    assert!(b.screenshot(shots("device-done.png")).await > 5_000);
+    b.close().await;
+
+    let (seen, tokens) = tokio::time::timeout(Duration::from_secs(70), poller)
+        .await
+        .expect("the device got an answer")
+        .unwrap();
+    let tokens = tokens.unwrap_or_else(|| panic!("no tokens; polls said {seen:?}"));
+    assert!(
+        !seen.iter().any(|e| e == "slow_down"),
+        "polling at the interval: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|e| e == "authorization_pending"),
+        "{seen:?}"
+    );
+    assert_eq!(tokens["scope"], "media.play profile");
+    let r = gw
+        .get_bearer("/api/play", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(echo.last().one("x-oauth-user"), Some("alice"));
+}
