@@ -93,6 +93,8 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/clients/{id}", get(show_client).delete(delete_client))
         .route("/clients/{id}/rotate-secret", post(rotate_secret))
         .route("/revoke", post(revoke))
+        .route("/login/accept", post(accept_login))
+        .route("/login/reject", post(reject_login))
         .fallback(|| async { ApiError::NotFound("no such admin route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -354,6 +356,48 @@ async fn rotate_secret(
     let secret = clients::rotate_secret(&s.edge, &id).await?;
     tracing::info!(client_id = %id, "admin API: client secret rotated");
     Ok(Json(json!({ "id": id, "client_secret": secret.expose() })))
+}
+
+/// The body of `POST /admin/login/accept` and `/admin/login/reject`: the login app settles a
+/// `login_challenge` the edge sent it (`authorization.login_url`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginDecision {
+    login_challenge: String,
+    /// The user who signed in (accept only).
+    #[serde(default)]
+    user: Option<String>,
+}
+
+async fn accept_login(
+    State(s): State<AdminState>,
+    JsonBody(d): JsonBody<LoginDecision>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let user = d
+        .user
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::Invalid("give the user who signed in".into()))?;
+    let to = s
+        .edge
+        .accept_login(&d.login_challenge, &user)
+        .map_err(|e| ApiError::Invalid(e.description.into_owned()))?;
+    tracing::info!(%user, "admin API: login accepted");
+    Ok(Json(json!({ "redirect_to": to })))
+}
+
+async fn reject_login(
+    State(s): State<AdminState>,
+    JsonBody(d): JsonBody<LoginDecision>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if d.user.is_some() {
+        return Err(ApiError::Invalid("a rejection names no user".into()));
+    }
+    let to = s
+        .edge
+        .reject_login(&d.login_challenge)
+        .map_err(|e| ApiError::Invalid(e.description.into_owned()))?;
+    tracing::info!("admin API: login rejected");
+    Ok(Json(json!({ "redirect_to": to })))
 }
 
 /// The body of `POST /admin/revoke`. Both: that user's tokens at that client.

@@ -309,3 +309,155 @@ async fn device_flow_approved_in_the_browser_while_the_device_polls() {
     assert_eq!(r.status(), 200);
     assert_eq!(echo.last().one("x-oauth-user"), Some("alice"));
 }
+
+/// A login app of the site's own: a sign-in page of its own that, on submit, accepts the
+/// edge's `login_challenge` through the admin API and sends the browser where it is told.
+async fn login_app(admin: SocketAddr, token: &'static str) -> SocketAddr {
+    use axum::extract::Query;
+    use axum::response::Redirect;
+    use axum::routing::post;
+    use std::collections::HashMap;
+
+    let page = |Query(q): Query<HashMap<String, String>>| async move {
+        let challenge = q.get("login_challenge").cloned().unwrap_or_default();
+        Html(format!(
+            "<!doctype html><title>Corporate login</title><h1>Corporate login</h1>\
+             <form method=post action=/login>\
+             <input type=hidden name=login_challenge value=\"{challenge}\">\
+             <input id=who name=who><button name=go value=in type=submit>In</button>\
+             <button name=go value=out type=submit>Out</button></form>"
+        ))
+    };
+    let submit = move |body: axum::body::Bytes| async move {
+        let f: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+        let (route, body) = if f["go"] == "in" {
+            (
+                "accept",
+                serde_json::json!({ "login_challenge": f["login_challenge"], "user": f["who"] }),
+            )
+        } else {
+            (
+                "reject",
+                serde_json::json!({ "login_challenge": f["login_challenge"] }),
+            )
+        };
+        let r: Value = reqwest::Client::new()
+            .post(format!("http://{admin}/admin/login/{route}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Redirect::to(r["redirect_to"].as_str().unwrap())
+    };
+    let app = Router::new().route("/login", get(page).post(submit));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn sign_in_handed_off_to_the_sites_own_login_app() {
+    const TOKEN: &str = "admin-token-for-the-login-app-0123456789";
+    let app = client_app().await;
+    let echo = Echo::start("echo").await;
+    let setup = Setup::new();
+    let login = login_app(setup.admin, TOKEN).await;
+    let config = format!(
+        r#"{head}
+[authorization]
+login_url = "http://{login}/login"
+
+[[clients]]
+id = "example-app"
+name = "Example App"
+secret = "example-app-secret-0123456789"
+grants = ["authorization_code"]
+scopes = ["profile", "invoices.read"]
+redirect_uris = ["http://{app}/cb"]
+
+[[routes]]
+path = "/api"
+require = "bearer"
+upstream = "echo"
+
+[gateway]
+threads = 2
+
+[gateway.admin]
+address = "{admin}"
+token = "{TOKEN}"
+
+[[gateway.listeners]]
+address = "{listen}"
+{upstream}"#,
+        head = setup.head(),
+        admin = setup.admin,
+        listen = setup.listen,
+        upstream = upstream("echo", &[echo.addr], ""),
+    );
+    let gw = setup.launch(&config, &[]).await;
+    let b = Browser::start().await;
+
+    // Accepted: the login app's page, then the edge's consent page for its user.
+    b.goto(&authorize_url(&gw, app, "handoff")).await;
+    assert_eq!(b.text("h1").await, "Corporate login");
+    b.fill("#who", "bob@corp.example").await;
+    b.click("button[value=in]").await;
+    assert_eq!(b.text("h1").await, "Allow access?");
+    assert!(b.text("main").await.contains("bob@corp.example"));
+    b.click("button[value=allow]").await;
+    assert_eq!(b.text("h1").await, "Back in Example App");
+    let q = query_of(&b.current_url().await);
+    assert_eq!(q["state"], "handoff");
+    let tokens = gw
+        .token(
+            ("example-app", "example-app-secret-0123456789"),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", &format!("http://{app}/cb")),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    let r = gw
+        .get_bearer("/api/x", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(echo.last().one("x-oauth-user"), Some("bob@corp.example"));
+    b.close().await;
+
+    // Rejected: straight back to the client with access_denied (a fresh browser, so no
+    // session from the first run).
+    let b = Browser::start().await;
+    b.goto(&authorize_url(&gw, app, "no")).await;
+    b.click("button[value=out]").await;
+    assert_eq!(b.text("h1").await, "Back in Example App");
+    let q = query_of(&b.current_url().await);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "no");
+    b.close().await;
+
+    // The admin API refuses forged challenges, and calls without its token.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("http://{}/admin/login/accept", gw.setup.admin))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "login_challenge": "forged", "user": "eve" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .post(format!("http://{}/admin/login/accept", gw.setup.admin))
+        .json(&serde_json::json!({ "login_challenge": "forged", "user": "eve" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
