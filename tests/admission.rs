@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::{basic, TestServer, CONFIG};
 use oauth_edge::store::{
-    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, MemoryStore, NewDeviceGrant, NewFamily,
-    NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
+    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceTokens, MemoryStore, NewDeviceGrant,
+    NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
 };
 use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
 use reqwest::header::{HeaderName, HeaderValue};
@@ -535,9 +535,10 @@ impl Store for CountingStore {
         client_id: &str,
         now_ms: i64,
         grace_ms: i64,
+        issue: &DeviceTokens,
     ) -> Result<DevicePoll, StoreError> {
         self.inner
-            .poll_device_grant(device_hash, client_id, now_ms, grace_ms)
+            .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
             .await
     }
 }

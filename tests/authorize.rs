@@ -1179,3 +1179,27 @@ async fn sign_in_handed_off_to_a_login_app() {
     is_error_page(&p, "invalid_request");
     assert!(p.cookie("oauth_edge_session").is_none());
 }
+
+#[tokio::test]
+async fn an_outage_at_the_redeeming_poll_answers_503_and_spends_nothing() {
+    let store = std::sync::Arc::new(common::FlakyStore::default());
+    let s = TestServer::with_store(CONFIG, store.clone()).await;
+    let d = start_device(&s, None).await;
+    let dc = d["device_code"].as_str().unwrap();
+    approve(&s, d["user_code"].as_str().unwrap(), "allow").await;
+    store.set_down(true);
+    let (st, v) = poll(&s, dc).await;
+    assert_eq!(st, 503, "{v}");
+    assert_eq!(v["error"], "temporarily_unavailable");
+    store.set_down(false);
+    // Nothing was spent: the next poll (at the interval) gets the tokens.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (st, tokens) = poll(&s, dc).await;
+    assert_eq!(st, 200, "{tokens}");
+    assert_eq!(
+        s.get_bearer("/api/x", tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}

@@ -56,6 +56,8 @@ macro_rules! store_suite {
             polls_report_the_status_and_redeem_an_approval_once,
             polls_of_an_unknown_foreign_or_expired_grant_record_nothing,
             concurrent_polls_of_an_approved_grant_have_exactly_one_winner,
+            a_redeeming_poll_writes_the_tokens_with_the_grants_scopes_and_user,
+            a_redeeming_poll_onto_a_taken_hash_conflicts_and_spends_nothing,
             purge_expired_removes_expired_code_bindings,
             purge_expired_removes_expired_device_grants_and_honours_the_limit,
         ]);
@@ -189,9 +191,10 @@ mod sqlite_store {
             client_id: &str,
             now_ms: i64,
             grace_ms: i64,
+            issue: &DeviceTokens,
         ) -> Result<DevicePoll, StoreError> {
             self.store
-                .poll_device_grant(device_hash, client_id, now_ms, grace_ms)
+                .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
                 .await
         }
     }
@@ -1404,8 +1407,25 @@ mod cases {
             .expect("decide_device_grant")
     }
 
+    /// What a poll writes if it redeems an approval: fresh hashes every time.
+    pub(crate) fn fresh_tokens() -> DeviceTokens {
+        DeviceTokens {
+            family: FamilyId::random(),
+            grant_type: "urn:ietf:params:oauth:grant-type:device_code".into(),
+            issued_at: NOW,
+            tokens: vec![
+                (TokenHash(rand32()), TokenKind::Access, Some(NOW + 3600)),
+                (TokenHash(rand32()), TokenKind::Refresh, None),
+            ],
+        }
+    }
+
+    fn rand32() -> [u8; 32] {
+        *blake3::hash(FamilyId::random().to_hex().as_bytes()).as_bytes()
+    }
+
     async fn poll(s: &Arc<dyn Store>, g: &NewDeviceGrant, now_ms: i64) -> DevicePoll {
-        s.poll_device_grant(&g.device_hash, &g.client_id, now_ms, GRACE)
+        s.poll_device_grant(&g.device_hash, &g.client_id, now_ms, GRACE, &fresh_tokens())
             .await
             .expect("poll_device_grant")
     }
@@ -1688,7 +1708,8 @@ mod cases {
         // No grace: the full interval.
         let strict = device("grace-none", "VWXZBCDF");
         put(&s, &strict).await;
-        let p = |now_ms| s.poll_device_grant(&strict.device_hash, "tv", now_ms, 0);
+        let dt = crate::cases::fresh_tokens();
+        let p = |now_ms| s.poll_device_grant(&strict.device_hash, "tv", now_ms, 0, &dt);
         assert_eq!(p(T0).await.expect("poll"), DevicePoll::Pending);
         assert_eq!(p(T0 + 4999).await.expect("poll"), DevicePoll::SlowDown);
         assert_eq!(
@@ -1735,6 +1756,78 @@ mod cases {
         );
     }
 
+    pub(crate) async fn a_redeeming_poll_writes_the_tokens_with_the_grants_scopes_and_user(
+        s: Arc<dyn Store>,
+    ) {
+        let g = device("writes", "BCDFGHJK");
+        put(&s, &g).await;
+        assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 1).await);
+        let issue = fresh_tokens();
+        let got = s
+            .poll_device_grant(&g.device_hash, "tv", T0 + 5000, GRACE, &issue)
+            .await
+            .expect("poll");
+        assert!(matches!(got, DevicePoll::Approved(_)), "{got:?}");
+        for (hash, kind, expires_at) in &issue.tokens {
+            let r = s
+                .find(hash)
+                .await
+                .expect("find")
+                .expect("written by the poll");
+            assert_eq!(r.kind, *kind);
+            assert_eq!(r.family, issue.family);
+            assert_eq!(r.client_id, "tv");
+            assert_eq!(r.user.as_deref(), Some("alice"));
+            assert_eq!(r.scopes, g.scopes);
+            assert_eq!(r.grant_type, issue.grant_type);
+            assert_eq!((r.issued_at, r.expires_at), (issue.issued_at, *expires_at));
+            assert!(!r.revoked);
+        }
+        // A poll that does not redeem writes nothing.
+        let other = fresh_tokens();
+        assert_eq!(
+            s.poll_device_grant(&g.device_hash, "tv", T0 + 10_000, GRACE, &other)
+                .await
+                .expect("poll"),
+            DevicePoll::Redeemed
+        );
+        for (hash, _, _) in &other.tokens {
+            assert_eq!(s.find(hash).await.expect("find"), None);
+        }
+    }
+
+    pub(crate) async fn a_redeeming_poll_onto_a_taken_hash_conflicts_and_spends_nothing(
+        s: Arc<dyn Store>,
+    ) {
+        let g = device("taken", "BCDFGHJK");
+        put(&s, &g).await;
+        assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 1).await);
+        let f = family("svc", None);
+        let taken = token("taken-hash", TokenKind::Access, &f);
+        s.issue(Some(&f), std::slice::from_ref(&taken))
+            .await
+            .expect("issue");
+        let mut issue = fresh_tokens();
+        issue.tokens[1].0 = taken.hash;
+        let e = s
+            .poll_device_grant(&g.device_hash, "tv", T0 + 5000, GRACE, &issue)
+            .await
+            .expect_err("a taken hash");
+        assert!(matches!(e, StoreError::Conflict), "{e:?}");
+        // Nothing of it stayed: not the other token, not the family, not the redemption,
+        // not even the poll's time.
+        assert_eq!(s.find(&issue.tokens[0].0).await.expect("find"), None);
+        let after = stored(&s, &g).await;
+        assert_eq!(after.status, DeviceStatus::Approved);
+        assert_eq!(after.last_poll_ms, None);
+        // Retried with fresh tokens, the approval is still there to redeem.
+        let got = s
+            .poll_device_grant(&g.device_hash, "tv", T0 + 5000, GRACE, &fresh_tokens())
+            .await
+            .expect("poll");
+        assert!(matches!(got, DevicePoll::Approved(_)), "{got:?}");
+    }
+
     pub(crate) async fn polls_of_an_unknown_foreign_or_expired_grant_record_nothing(
         s: Arc<dyn Store>,
     ) {
@@ -1743,7 +1836,7 @@ mod cases {
         assert_eq!(poll(&s, &g, T0).await, DevicePoll::Pending);
 
         let foreign = s
-            .poll_device_grant(&g.device_hash, "evil", T0 + 1, GRACE)
+            .poll_device_grant(&g.device_hash, "evil", T0 + 1, GRACE, &fresh_tokens())
             .await
             .expect("poll");
         assert_eq!(
@@ -1752,14 +1845,20 @@ mod cases {
             "another client's grant is not found"
         );
         let unknown = s
-            .poll_device_grant(&TokenHash::of("nf-unknown"), "tv", T0 + 1, GRACE)
+            .poll_device_grant(
+                &TokenHash::of("nf-unknown"),
+                "tv",
+                T0 + 1,
+                GRACE,
+                &fresh_tokens(),
+            )
             .await
             .expect("poll");
         assert_eq!(unknown, DevicePoll::NotFound);
         // An approved grant polled by another client is still there for its own.
         assert!(decide(&s, "BCDFGHJK", "alice", true, NOW + 1).await);
         let foreign = s
-            .poll_device_grant(&g.device_hash, "evil", T0 + 5000, GRACE)
+            .poll_device_grant(&g.device_hash, "evil", T0 + 5000, GRACE, &fresh_tokens())
             .await
             .expect("poll");
         assert_eq!(foreign, DevicePoll::NotFound);
@@ -1815,7 +1914,7 @@ mod cases {
                 let (s, barrier, hash) = (s.clone(), barrier.clone(), g.device_hash);
                 tasks.push(tokio::spawn(async move {
                     barrier.wait().await;
-                    s.poll_device_grant(&hash, "tv", T0 + 2000, grace)
+                    s.poll_device_grant(&hash, "tv", T0 + 2000, grace, &fresh_tokens())
                         .await
                         .expect("poll")
                 }));
@@ -2069,7 +2168,8 @@ mod sqlite_file {
                 .decide_device_grant("LMNPQRST", "bob", false, NOW + 1)
                 .await
                 .expect("decide"));
-            let p = |now_ms| s.poll_device_grant(&slow.device_hash, "tv", now_ms, 0);
+            let dt = crate::cases::fresh_tokens();
+            let p = |now_ms| s.poll_device_grant(&slow.device_hash, "tv", now_ms, 0, &dt);
             assert_eq!(p(T0).await.expect("poll"), DevicePoll::Pending);
             assert_eq!(p(T0 + 1000).await.expect("poll"), DevicePoll::SlowDown);
         }
@@ -2125,7 +2225,13 @@ mod sqlite_file {
             "slow_down kept"
         );
         let r = s
-            .poll_device_grant(&approved.device_hash, "tv", T0 + 2000, 0)
+            .poll_device_grant(
+                &approved.device_hash,
+                "tv",
+                T0 + 2000,
+                0,
+                &crate::cases::fresh_tokens(),
+            )
             .await
             .expect("poll");
         assert!(matches!(r, DevicePoll::Approved(_)), "{r:?}");
@@ -2140,7 +2246,13 @@ mod sqlite_file {
                 .revoked
         );
         let r = s
-            .poll_device_grant(&approved.device_hash, "tv", T0 + 60_000, 0)
+            .poll_device_grant(
+                &approved.device_hash,
+                "tv",
+                T0 + 60_000,
+                0,
+                &crate::cases::fresh_tokens(),
+            )
             .await
             .expect("poll");
         assert_eq!(r, DevicePoll::Redeemed, "a redeemed grant stays redeemed");
@@ -2339,7 +2451,7 @@ async fn memory_store_debug_never_shows_a_user_code() {
     assert!(shown.contains("tv"), "the grant is in the output: {shown}");
     assert!(!shown.contains("QWRTZPLK"), "the user code is not");
     let polled = s
-        .poll_device_grant(&g.device_hash, "tv", 3000, 0)
+        .poll_device_grant(&g.device_hash, "tv", 3000, 0, &crate::cases::fresh_tokens())
         .await
         .expect("poll");
     assert!(!format!("{polled:?}").contains("QWRTZPLK"));

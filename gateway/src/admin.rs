@@ -464,8 +464,8 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use oauth_edge::store::{
-        ClientRecord, CodeBinding, DeviceGrant, DevicePoll, MemoryStore, NewDeviceGrant, NewFamily,
-        NewToken, Rotation, Store, TokenRecord, UnixTime,
+        ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceTokens, MemoryStore,
+        NewDeviceGrant, NewFamily, NewToken, Rotation, Store, TokenRecord, UnixTime,
     };
     use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
     use oauth_edge::{Config, Secret};
@@ -591,10 +591,11 @@ mod tests {
             client_id: &str,
             now_ms: i64,
             grace_ms: i64,
+            issue: &DeviceTokens,
         ) -> Result<DevicePoll, StoreError> {
             self.check()?;
             self.inner
-                .poll_device_grant(device_hash, client_id, now_ms, grace_ms)
+                .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
                 .await
         }
     }

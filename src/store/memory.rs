@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, NewDeviceGrant, NewFamily,
-    NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
+    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, DeviceTokens, NewDeviceGrant,
+    NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
 };
 use crate::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
 
@@ -353,12 +353,21 @@ impl Store for MemoryStore {
         client_id: &str,
         now_ms: i64,
         grace_ms: i64,
+        issue: &DeviceTokens,
     ) -> Result<DevicePoll, StoreError> {
         let mut s = self.state();
-        Ok(match s.devices.get_mut(device_hash) {
-            Some(g) => poll_step(g, client_id, now_ms, grace_ms),
-            None => DevicePoll::NotFound,
-        })
+        let Some(g) = s.devices.get(device_hash) else {
+            return Ok(DevicePoll::NotFound);
+        };
+        // Decide on a copy: a redemption whose tokens cannot be written changes nothing.
+        let mut next = g.clone();
+        let outcome = poll_step(&mut next, client_id, now_ms, grace_ms);
+        if let DevicePoll::Approved(found) = &outcome {
+            let (family, tokens) = issue.for_grant(found);
+            s.issue(Some(&family), &tokens)?;
+        }
+        s.devices.insert(*device_hash, next);
+        Ok(outcome)
     }
 }
 

@@ -238,6 +238,47 @@ impl std::fmt::Debug for DeviceGrant {
     }
 }
 
+/// What a poll that redeems an approved device grant writes, in the same atomic step: a new
+/// family for the grant's client and user, and these tokens in it, each with the grant's
+/// scopes. So an approval is never spent without its tokens being written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceTokens {
+    /// The new family.
+    pub family: FamilyId,
+    /// The family's grant type.
+    pub grant_type: String,
+    /// When the tokens are issued.
+    pub issued_at: UnixTime,
+    /// Each token's hash, kind and expiry.
+    pub tokens: Vec<(TokenHash, TokenKind, Option<UnixTime>)>,
+}
+
+impl DeviceTokens {
+    /// The family and tokens to write for `grant`.
+    pub fn for_grant(&self, grant: &DeviceGrant) -> (NewFamily, Vec<NewToken>) {
+        let family = NewFamily {
+            id: self.family,
+            client_id: grant.grant.client_id.clone(),
+            user: grant.user.clone(),
+            grant_type: self.grant_type.clone(),
+            created_at: self.issued_at,
+        };
+        let tokens = self
+            .tokens
+            .iter()
+            .map(|(hash, kind, expires_at)| NewToken {
+                hash: *hash,
+                kind: *kind,
+                family: self.family,
+                scopes: grant.grant.scopes.clone(),
+                issued_at: self.issued_at,
+                expires_at: *expires_at,
+            })
+            .collect();
+        (family, tokens)
+    }
+}
+
 /// The outcome of [`Store::poll_device_grant`], decided in one atomic step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DevicePoll {
@@ -253,8 +294,9 @@ pub enum DevicePoll {
     Denied,
     /// Already redeemed by an earlier poll: `invalid_grant`.
     Redeemed,
-    /// Approved, and now marked redeemed by this poll, which alone gets it: issue the tokens.
-    /// Holds the grant as the poll found it (status `Approved`, the previous poll's time).
+    /// Approved, and now redeemed by this poll, which alone gets it: the poll's
+    /// [`DeviceTokens`] are written. Holds the grant as the poll found it (status `Approved`,
+    /// the previous poll's time).
     Approved(DeviceGrant),
 }
 
@@ -357,12 +399,15 @@ pub trait Store: Send + Sync + 'static {
     /// decided in one atomic step; see [`DevicePoll`]. Checks, in order: known and of this
     /// client, unexpired, then the interval (a poll sooner than `interval` seconds after the
     /// last one, less `grace_ms`, is `SlowDown` and lengthens the interval by 5 s), then the
-    /// status. Every poll but `NotFound` and `Expired` records its time.
+    /// status. Every poll but `NotFound` and `Expired` records its time. A poll that finds the
+    /// grant approved writes `issue` (see [`DeviceTokens`]) in the same step; a token hash that
+    /// exists fails the whole poll with [`StoreError::Conflict`] and changes nothing.
     async fn poll_device_grant(
         &self,
         device_hash: &TokenHash,
         client_id: &str,
         now_ms: i64,
         grace_ms: i64,
+        issue: &DeviceTokens,
     ) -> Result<DevicePoll, StoreError>;
 }

@@ -18,8 +18,8 @@ use rusqlite::{
 
 use super::memory::{check_code, poll_step};
 use super::{
-    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, NewDeviceGrant, NewFamily,
-    NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
+    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, DeviceTokens, NewDeviceGrant,
+    NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
 };
 use crate::scope::Scopes;
 use crate::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
@@ -697,6 +697,7 @@ impl Inner {
         client_id: &str,
         now_ms: i64,
         grace_ms: i64,
+        issue: &DeviceTokens,
     ) -> Result<DevicePoll, StoreError> {
         self.write("poll_device_grant", |conn| {
             // IMMEDIATE: the read, the decision and the write are one step for every
@@ -707,6 +708,11 @@ impl Inner {
             };
             let before = grant.clone();
             let outcome = poll_step(&mut grant, client_id, now_ms, grace_ms);
+            if let DevicePoll::Approved(found) = &outcome {
+                // In the same transaction: a conflict rolls the whole poll back.
+                let (family, tokens) = issue.for_grant(found);
+                insert_issue(&tx, Some(&family), &tokens)?;
+            }
             if grant != before {
                 tx.prepare_cached(
                     "UPDATE device_grants SET status = ?1, interval = ?2, last_poll_ms = ?3
@@ -1058,10 +1064,12 @@ impl Store for SqliteStore {
         client_id: &str,
         now_ms: i64,
         grace_ms: i64,
+        issue: &DeviceTokens,
     ) -> Result<DevicePoll, StoreError> {
         let device_hash = *device_hash;
         let client_id = client_id.to_owned();
-        self.run(move |s| s.poll_device_grant(&device_hash, &client_id, now_ms, grace_ms))
+        let issue = issue.clone();
+        self.run(move |s| s.poll_device_grant(&device_hash, &client_id, now_ms, grace_ms, &issue))
             .await
     }
 }
@@ -1069,6 +1077,19 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_tokens() -> DeviceTokens {
+        DeviceTokens {
+            family: FamilyId::random(),
+            grant_type: "device".into(),
+            issued_at: 0,
+            tokens: vec![(
+                TokenHash(*blake3::hash(FamilyId::random().to_hex().as_bytes()).as_bytes()),
+                TokenKind::Access,
+                None,
+            )],
+        }
+    }
 
     const NOW: UnixTime = 1_700_000_000;
 
@@ -1250,7 +1271,7 @@ mod tests {
             let s = if i % 2 == 0 { a.clone() } else { b.clone() };
             let hash = grant.device_hash;
             tasks.push(tokio::spawn(async move {
-                s.poll_device_grant(&hash, "tv", NOW * 1000 + 2000, 5000)
+                s.poll_device_grant(&hash, "tv", NOW * 1000 + 2000, 5000, &test_tokens())
                     .await
             }));
         }
@@ -1408,7 +1429,7 @@ mod tests {
             assert!(matches!(e, StoreError::Backend(_)), "{sql}: {e:?}");
             if !sql.contains("device_hash") {
                 let e = s
-                    .poll_device_grant(&g.device_hash, "tv", NOW * 1000, 0)
+                    .poll_device_grant(&g.device_hash, "tv", NOW * 1000, 0, &test_tokens())
                     .await
                     .expect_err("corrupted");
                 assert!(matches!(e, StoreError::Backend(_)), "{sql}: {e:?}");

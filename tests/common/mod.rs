@@ -12,8 +12,8 @@ use axum::extract::Request;
 use axum::Router;
 use base64::Engine as _;
 use oauth_edge::store::{
-    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, MemoryStore, NewDeviceGrant, NewFamily,
-    NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
+    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceTokens, MemoryStore, NewDeviceGrant,
+    NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
 };
 use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
 use oauth_edge::{Config, Edge, Identity, OAuthEdgeLayer};
@@ -364,10 +364,11 @@ impl Store for FlakyStore {
         client_id: &str,
         now_ms: i64,
         grace_ms: i64,
+        issue: &DeviceTokens,
     ) -> Result<DevicePoll, StoreError> {
         self.check()?;
         self.inner
-            .poll_device_grant(device_hash, client_id, now_ms, grace_ms)
+            .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
             .await
     }
 }
