@@ -153,6 +153,8 @@ pub struct AuthorizationConfig {
     /// Whether cookies are `Secure`. Default: when the issuer is `https://`, or the request
     /// came over TLS.
     pub secure_cookies: Option<bool>,
+    /// Failed sign-ins allowed per source address per minute before 429. Default 10.
+    pub max_failed_sign_ins_per_minute: u32,
 }
 
 impl Default for AuthorizationConfig {
@@ -163,6 +165,7 @@ impl Default for AuthorizationConfig {
             request_ttl: Duration::from_secs(600),
             login_url: None,
             secure_cookies: None,
+            max_failed_sign_ins_per_minute: 10,
         }
     }
 }

@@ -25,11 +25,13 @@ pub enum AuthFailure {
     InsufficientScope,
     /// The store could not be asked.
     StoreUnavailable,
+    /// A wrong username or password on a sign-in page.
+    BadUserCredentials,
 }
 
 impl AuthFailure {
     /// Every reason, in a fixed order.
-    pub const ALL: [AuthFailure; 7] = [
+    pub const ALL: [AuthFailure; 8] = [
         AuthFailure::Missing,
         AuthFailure::BadClientCredentials,
         AuthFailure::Throttled,
@@ -37,6 +39,7 @@ impl AuthFailure {
         AuthFailure::InvalidToken,
         AuthFailure::InsufficientScope,
         AuthFailure::StoreUnavailable,
+        AuthFailure::BadUserCredentials,
     ];
 
     /// The label value.
@@ -49,6 +52,7 @@ impl AuthFailure {
             AuthFailure::InvalidToken => "invalid_token",
             AuthFailure::InsufficientScope => "insufficient_scope",
             AuthFailure::StoreUnavailable => "store_unavailable",
+            AuthFailure::BadUserCredentials => "bad_user_credentials",
         }
     }
 }

@@ -1203,3 +1203,48 @@ async fn an_outage_at_the_redeeming_poll_answers_503_and_spends_nothing() {
         200
     );
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_address() {
+    let cfg = CONFIG.replace(
+        "[authorization]\n",
+        "[authorization]\nmax_failed_sign_ins_per_minute = 3\n",
+    );
+    let s = TestServer::start(&cfg).await;
+    let mut b = Browser::new(&s);
+    let page = b
+        .get(&authorize_url("web", Some(WEB_CB), &[("state", "s")]))
+        .await;
+    for i in 0..3 {
+        let p = b
+            .submit(&page, &[("username", "alice"), ("password", "guess")])
+            .await;
+        assert_eq!(p.status, 401, "attempt {i}");
+    }
+    // Now even the right password waits: the form is not checked at all.
+    let p = b
+        .submit(&page, &[("username", "alice"), ("password", "wonderland")])
+        .await;
+    assert_eq!(p.status, 429);
+    assert_eq!(p.set_cookies.len(), 0, "{:?}", p.set_cookies);
+    assert!(p.cookie("oauth_edge_session").is_none());
+    // The device page's sign-in shares the count.
+    let d = start_device(&s, None).await;
+    let entry = b.get("/oauth2/device").await;
+    let sign_in = b
+        .submit(&entry, &[("user_code", d["user_code"].as_str().unwrap())])
+        .await;
+    let p = b
+        .submit(
+            &sign_in,
+            &[("username", "alice"), ("password", "wonderland")],
+        )
+        .await;
+    assert_eq!(p.status, 429);
+    let metrics = s.edge.metrics().auth_failures();
+    let bad = metrics
+        .iter()
+        .find(|(r, _)| r.as_str() == "bad_user_credentials")
+        .map(|(_, n)| *n);
+    assert_eq!(bad, Some(3));
+}

@@ -315,7 +315,6 @@ async fn device_flow_approved_in_the_browser_while_the_device_polls() {
 async fn login_app(admin: SocketAddr, token: &'static str) -> SocketAddr {
     use axum::extract::Query;
     use axum::response::Redirect;
-    use axum::routing::post;
     use std::collections::HashMap;
 
     let page = |Query(q): Query<HashMap<String, String>>| async move {

@@ -47,18 +47,76 @@ pub(crate) struct Pages {
     pub(crate) sealer: Sealer,
     /// Wrong user codes per source address, over the last minute.
     wrong_codes: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+    /// Failed sign-ins per source address, over the last minute.
+    failed_sign_ins: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
 }
 
 impl Pages {
     pub(crate) fn new(server_key: &[u8; 32]) -> Self {
         Pages {
             sealer: Sealer::new(server_key),
-            wrong_codes: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
+            wrong_codes: per_minute(),
+            failed_sign_ins: per_minute(),
         }
     }
+}
+
+/// Counters that start at the first event and are dropped a minute later.
+fn per_minute() -> moka::sync::Cache<IpAddr, Arc<AtomicU32>> {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(Duration::from_secs(60))
+        .build()
+}
+
+/// The outcome of a sign-in form.
+enum SignedIn {
+    As(crate::users::User),
+    Wrong,
+    /// Too many failures from this address: not even checked.
+    Throttled,
+    Failed(StoreError),
+}
+
+/// Checks the form's username and password, counting failures per source address
+/// (RFC 6819 4.3.5).
+async fn check_password(req: &Request<'_>, username: &str) -> SignedIn {
+    let edge = req.edge;
+    let peer = req.peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let limit = edge.config().authorization.max_failed_sign_ins_per_minute;
+    let failures = edge.pages().failed_sign_ins.get(&peer);
+    if failures.is_some_and(|f| f.load(Ordering::Relaxed) >= limit) {
+        return SignedIn::Throttled;
+    }
+    let password = Secret::new(req.params.get("password").unwrap_or("").to_string());
+    match edge.inner.users.authenticate(username, &password).await {
+        Ok(Some(user)) => SignedIn::As(user),
+        Ok(None) => {
+            edge.pages()
+                .failed_sign_ins
+                .get_with(peer, || Arc::new(AtomicU32::new(0)))
+                .fetch_add(1, Ordering::Relaxed);
+            edge.metrics()
+                .auth_failed(crate::metrics::AuthFailure::BadUserCredentials);
+            SignedIn::Wrong
+        }
+        Err(e) => SignedIn::Failed(e),
+    }
+}
+
+fn too_many(message: &str) -> Response<Bytes> {
+    let mut r = html(
+        StatusCode::TOO_MANY_REQUESTS,
+        pages::done(&pages::Done {
+            title: "Too many attempts".into(),
+            message: message.into(),
+            error: Some("slow_down".into()),
+            error_description: None,
+        }),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    r
 }
 
 /// An authorization request that passed validation, carried through the pages sealed.
@@ -150,17 +208,19 @@ async fn authorize_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
         return expired_page();
     };
     if let Some(username) = req.params.get("username") {
-        let password = Secret::new(req.params.get("password").unwrap_or("").to_string());
-        return match edge.inner.users.authenticate(username, &password).await {
-            Ok(Some(user)) => {
+        return match check_password(req, username).await {
+            SignedIn::As(user) => {
                 out.sign_in_as(edge, &user.id);
                 proceed(req, out, request, &user.id).await
             }
-            Ok(None) => {
+            SignedIn::Throttled => {
+                too_many("Too many failed sign-ins. Wait a minute, then try again.")
+            }
+            SignedIn::Wrong => {
                 let msg = "The username or password is not right.";
                 sign_in_page(req, out, &request, Some(msg), StatusCode::UNAUTHORIZED).await
             }
-            Err(e) => error_page(&e.into()),
+            SignedIn::Failed(e) => error_page(&e.into()),
         };
     }
     let Some(user) = out.session_user(req) else {
@@ -540,18 +600,7 @@ async fn device_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
         .as_ref()
         .is_some_and(|w| w.load(Ordering::Relaxed) >= limit)
     {
-        let mut r = html(
-            StatusCode::TOO_MANY_REQUESTS,
-            pages::done(&pages::Done {
-                title: "Too many attempts".into(),
-                message: "Too many codes were entered. Wait a minute, then try again.".into(),
-                error: Some("slow_down".into()),
-                error_description: None,
-            }),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return r;
+        return too_many("Too many codes were entered. Wait a minute, then try again.");
     }
     // The code comes typed in, or sealed from the sign-in page.
     let typed = req.params.get("user_code").map(str::to_string).or_else(|| {
@@ -591,13 +640,15 @@ async fn device_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
     let sealed_code = edge.pages().sealer.seal("device", request_ttl(edge), &code);
     let mut user = out.session_user(req);
     if let Some(username) = req.params.get("username") {
-        let password = Secret::new(req.params.get("password").unwrap_or("").to_string());
-        match edge.inner.users.authenticate(username, &password).await {
-            Ok(Some(u)) => {
+        match check_password(req, username).await {
+            SignedIn::As(u) => {
                 out.sign_in_as(edge, &u.id);
                 user = Some(u.id);
             }
-            Ok(None) => {
+            SignedIn::Throttled => {
+                return too_many("Too many failed sign-ins. Wait a minute, then try again.")
+            }
+            SignedIn::Wrong => {
                 let page = pages::SignIn {
                     title: "Sign in".into(),
                     client: client_name,
@@ -609,7 +660,7 @@ async fn device_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
                 };
                 return html(StatusCode::UNAUTHORIZED, pages::sign_in(&page));
             }
-            Err(e) => return error_page(&e.into()),
+            SignedIn::Failed(e) => return error_page(&e.into()),
         }
     }
     let Some(user) = user else {
