@@ -2,7 +2,7 @@
 //! its client, its `redirect_uri` and its PKCE challenge; a reused code revokes the family it
 //! issued (RFC 6749 4.1.2), through the same atomic consume as refresh rotation.
 
-use super::{mint_and_write, Decision, Issued};
+use super::{consume_and_issue, Decision, Issued};
 use crate::clients::Client;
 use crate::edge::Edge;
 use crate::error::OAuthError;
@@ -73,35 +73,14 @@ pub(crate) async fn authorization_code(
         refresh: client.allows_grant("refresh_token"),
         refresh_scopes: None,
     };
-    let outcome = std::sync::Mutex::new(None);
-    let issued = mint_and_write(edge, client, &d, record.family, |tokens| {
-        let outcome = &outcome;
-        async move {
-            let r = edge
-                .store()
-                .rotate(
-                    &hash,
-                    TokenKind::Code,
-                    &client.id,
-                    crate::unix_now(),
-                    &tokens,
-                )
-                .await?;
-            let done = matches!(r, Rotation::Rotated(_));
-            *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            Ok(done)
-        }
-    })
-    .await?;
-    let outcome = outcome.into_inner().unwrap_or_else(|e| e.into_inner());
-    match (issued, outcome) {
-        (Some(issued), _) => Ok(issued),
-        (None, Some(Rotation::Replayed(family))) => {
+    match consume_and_issue(edge, client, &d, record.family, hash, TokenKind::Code).await? {
+        Ok(issued) => Ok(issued),
+        Err(Some(Rotation::Replayed(family))) => {
             edge.cache().revoke_family(family, None).await;
             edge.metrics().revoked(1);
             tracing::warn!(client_id = %client.id, %family, "authorization code reused; its tokens are revoked");
             Err(invalid())
         }
-        (None, _) => Err(invalid()),
+        Err(_) => Err(invalid()),
     }
 }

@@ -117,6 +117,37 @@ pub(crate) async fn issue(edge: &Edge, client: &Client, d: Decision) -> Result<I
     issued.ok_or_else(|| OAuthError::new(crate::error::ErrorCode::ServerError, "not issued"))
 }
 
+/// Consumes the single-use token `hash` of `kind` (a refresh token, a code) for `client` and
+/// writes `d`'s tokens into `family`, as one atomic step in the store (`Store::rotate`).
+/// `Ok(Err(outcome))` when nothing was written, with what the store found instead.
+pub(crate) async fn consume_and_issue(
+    edge: &Edge,
+    client: &Client,
+    d: &Decision,
+    family: FamilyId,
+    hash: crate::tokens::TokenHash,
+    kind: TokenKind,
+) -> Result<Result<Issued, Option<crate::store::Rotation>>, OAuthError> {
+    use crate::store::Rotation;
+    let outcome = std::sync::Mutex::new(None);
+    let issued = mint_and_write(edge, client, d, family, |tokens| {
+        let outcome = &outcome;
+        async move {
+            let r = edge
+                .store()
+                .rotate(&hash, kind, &client.id, crate::unix_now(), &tokens)
+                .await?;
+            // Anything but a rotation wrote no tokens; the outcome is reported below.
+            let done = matches!(r, Rotation::Rotated(_));
+            *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            Ok(done)
+        }
+    })
+    .await?;
+    let outcome = outcome.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(issued.ok_or(outcome))
+}
+
 /// Mints the tokens for `family`, hands them to `write`, and retries with fresh tokens when
 /// `write` reports a collision. `write` answers whether it wrote them; `Ok(None)` when not.
 pub(crate) async fn mint_and_write<W, F>(

@@ -2,7 +2,7 @@
 //! token revokes its family; scope may narrow and never widen; a token presented by another
 //! client is refused and left unconsumed.
 
-use super::{mint_and_write, Decision, Issued};
+use super::{consume_and_issue, Decision, Issued};
 use crate::clients::Client;
 use crate::edge::Edge;
 use crate::error::OAuthError;
@@ -37,36 +37,14 @@ pub(crate) async fn refresh(
         // access token was narrowed to.
         refresh_scopes: Some(record.scopes.clone()),
     };
-    let outcome = std::sync::Mutex::new(None);
-    let issued = mint_and_write(edge, client, &d, record.family, |tokens| {
-        let outcome = &outcome;
-        async move {
-            let r = edge
-                .store()
-                .rotate(
-                    &hash,
-                    TokenKind::Refresh,
-                    &client.id,
-                    crate::unix_now(),
-                    &tokens,
-                )
-                .await?;
-            // Anything but a rotation wrote no tokens; the outcome is reported below.
-            let done = matches!(r, Rotation::Rotated(_));
-            *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            Ok(done)
-        }
-    })
-    .await?;
-    let outcome = outcome.into_inner().unwrap_or_else(|e| e.into_inner());
-    match (issued, outcome) {
-        (Some(issued), _) => Ok(issued),
-        (None, Some(Rotation::Replayed(family))) => {
+    match consume_and_issue(edge, client, &d, record.family, hash, TokenKind::Refresh).await? {
+        Ok(issued) => Ok(issued),
+        Err(Some(Rotation::Replayed(family))) => {
             edge.cache().revoke_family(family, Some(hash)).await;
             tracing::warn!(client_id = %client.id, %family, "refresh token replayed; family revoked");
             Err(OAuthError::invalid_grant("invalid refresh token"))
         }
-        (None, _) => Err(invalid()),
+        Err(_) => Err(invalid()),
     }
 }
 
