@@ -1248,3 +1248,56 @@ async fn failed_sign_ins_are_throttled_per_address() {
         .map(|(_, n)| *n);
     assert_eq!(bad, Some(3));
 }
+
+#[tokio::test]
+async fn the_device_page_hands_sign_in_off_to_the_login_app_too() {
+    let cfg = CONFIG.replace(
+        "[authorization]\n",
+        "[authorization]\nlogin_url = \"https://login.example/login\"\n",
+    );
+    let s = TestServer::start(&cfg).await;
+    let d = start_device(&s, None).await;
+    let user_code = d["user_code"].as_str().unwrap();
+    let mut b = Browser::new(&s);
+    let entry = b.get("/oauth2/device").await;
+    let to_login = b.submit(&entry, &[("user_code", user_code)]).await;
+    assert_eq!(to_login.status, 303, "{}", to_login.body);
+    let loc = to_login.location.clone().unwrap();
+    assert!(
+        loc.starts_with("https://login.example/login?login_challenge="),
+        "{loc}"
+    );
+    let challenge = to_login.query()["login_challenge"].clone();
+
+    // Rejected: back to the page where codes are entered; the device keeps waiting.
+    assert_eq!(
+        s.edge.reject_login(&challenge).unwrap(),
+        "http://auth.test/oauth2/device"
+    );
+
+    // Accepted: the confirm page for bob, then the device gets tokens for bob.
+    let back = s.edge.accept_login(&challenge, "bob").unwrap();
+    let path = back.strip_prefix("http://auth.test").unwrap();
+    assert!(path.starts_with("/oauth2/device?login_verifier="), "{path}");
+    let confirm = b.get(path).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("bob") && confirm.body.contains(user_code));
+    let done = b.submit(&confirm, &[("decision", "allow")]).await;
+    assert!(done.body.contains("Device connected"), "{}", done.body);
+    let (st, tokens) = poll(&s, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(st, 200, "{tokens}");
+    let echoed: Value = s
+        .get_bearer("/api/me", tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(echoed["headers"]["x-oauth-user"], "bob");
+
+    // A verifier made for the device page does not work on the authorize page, nor the
+    // other way round.
+    let p = b
+        .get(&path.replace("/oauth2/device?", "/oauth2/authorize?"))
+        .await;
+    is_error_page(&p, "invalid_request");
+}

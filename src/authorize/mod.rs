@@ -132,10 +132,19 @@ pub(crate) struct AuthzRequest {
     challenge: Option<String>,
 }
 
+/// What a login challenge (the hand-off to a login app) is for.
+#[derive(Serialize, Deserialize)]
+enum Pending {
+    /// An authorization request.
+    Authorize(AuthzRequest),
+    /// A device's user code, entered on the verification page.
+    Device(String),
+}
+
 /// A login verifier: the hand-off's answer.
 #[derive(Serialize, Deserialize)]
 struct Verified {
-    request: AuthzRequest,
+    pending: Pending,
     user: String,
 }
 
@@ -168,13 +177,15 @@ async fn authorize_get(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
     let edge = req.edge;
     // The way back from a login app.
     if let Some(v) = req.params.get("login_verifier") {
-        let Some(verified) = edge.pages().sealer.open::<Verified>("verifier", v) else {
-            return error_page(&OAuthError::invalid_request(
-                "the sign-in has expired or is not valid; start again from the application",
-            ));
+        let Some(Verified {
+            pending: Pending::Authorize(request),
+            user,
+        }) = edge.pages().sealer.open::<Verified>("verifier", v)
+        else {
+            return bad_verifier();
         };
-        out.sign_in_as(edge, &verified.user);
-        return proceed(req, out, verified.request, &verified.user).await;
+        out.sign_in_as(edge, &user);
+        return proceed(req, out, request, &user).await;
     }
     let request = match validate(edge, req.params).await {
         Ok(r) => r,
@@ -184,10 +195,11 @@ async fn authorize_get(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
         Some(user) => proceed(req, out, request, &user).await,
         None => match &edge.config().authorization.login_url {
             Some(url) => {
-                let challenge = edge
-                    .pages()
-                    .sealer
-                    .seal("login", request_ttl(edge), &request);
+                let challenge = edge.pages().sealer.seal(
+                    "login",
+                    request_ttl(edge),
+                    &Pending::Authorize(request),
+                );
                 redirect(StatusCode::FOUND, url, &[("login_challenge", &challenge)])
             }
             None => sign_in_page(req, out, &request, None, StatusCode::OK).await,
@@ -295,15 +307,28 @@ async fn sign_in_page(
         Ok(c) => c,
         Err(r) => return refuse(edge, r),
     };
+    let sealed = edge
+        .pages()
+        .sealer
+        .seal("request", request_ttl(edge), request);
+    sign_in_form(req, out, display_name(&client), sealed, error, status)
+}
+
+/// The sign-in form, carrying `sealed` (the request, or the device's user code) through.
+fn sign_in_form(
+    req: &Request<'_>,
+    out: &mut Out,
+    client: String,
+    sealed: String,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response<Bytes> {
     let page = pages::SignIn {
         title: "Sign in".into(),
-        client: display_name(&client),
+        client,
         action: req.head.uri.path().to_string(),
-        csrf: out.csrf_token(edge),
-        request: edge
-            .pages()
-            .sealer
-            .seal("request", request_ttl(edge), request),
+        csrf: out.csrf_token(req.edge),
+        request: sealed,
         username: req.params.get("username").map(str::to_string),
         error: error.map(str::to_string),
     };
@@ -497,26 +522,41 @@ impl Edge {
     /// in. Returns the URL to send the browser to, which continues the flow (consent, then the
     /// client). Fails for a challenge that is forged or has expired.
     pub fn accept_login(&self, challenge: &str, user: &str) -> Result<String, OAuthError> {
-        let request = self.open_challenge(challenge)?;
+        let pending = self.open_challenge(challenge)?;
         if user.is_empty() || user.chars().any(char::is_control) {
             return Err(OAuthError::invalid_request("the user id is not valid"));
         }
+        let base = match &pending {
+            Pending::Authorize(_) => self.page_url(crate::profiles::EndpointKind::Authorize),
+            Pending::Device(_) => self.page_url(crate::profiles::EndpointKind::DeviceVerification),
+        };
         let verifier = self.pages().sealer.seal(
             "verifier",
             VERIFIER_TTL,
             &Verified {
-                request,
+                pending,
                 user: user.to_string(),
             },
         );
-        let base = self.authorize_url().unwrap_or_default();
-        Ok(with_query(&base, &[("login_verifier", &verifier)]))
+        Ok(with_query(
+            &base.unwrap_or_default(),
+            &[("login_verifier", &verifier)],
+        ))
     }
 
     /// Rejects a login challenge: returns the URL that sends the browser back to the client
     /// with `error=access_denied`.
     pub fn reject_login(&self, challenge: &str) -> Result<String, OAuthError> {
-        let request = self.open_challenge(challenge)?;
+        let request = match self.open_challenge(challenge)? {
+            Pending::Authorize(r) => r,
+            // The device keeps waiting until its code expires; the user is back at the page
+            // where codes are entered.
+            Pending::Device(_) => {
+                return Ok(self
+                    .page_url(crate::profiles::EndpointKind::DeviceVerification)
+                    .unwrap_or_default())
+            }
+        };
         let mut q: Vec<(&str, &str)> = vec![
             ("error", "access_denied"),
             ("error_description", "the user did not sign in"),
@@ -530,22 +570,18 @@ impl Edge {
         Ok(with_query(&request.target, &q))
     }
 
-    fn open_challenge(&self, challenge: &str) -> Result<AuthzRequest, OAuthError> {
+    fn open_challenge(&self, challenge: &str) -> Result<Pending, OAuthError> {
         self.pages()
             .sealer
-            .open::<AuthzRequest>("login", challenge)
+            .open::<Pending>("login", challenge)
             .ok_or_else(|| {
                 OAuthError::invalid_request("the login challenge is not valid or has expired")
             })
     }
 
-    /// The authorize endpoint's URL: absolute when the issuer is configured.
-    fn authorize_url(&self) -> Option<String> {
-        let path = self
-            .inner
-            .profiles
-            .iter()
-            .find_map(|p| p.path_of(crate::profiles::EndpointKind::Authorize))?;
+    /// A page's URL: absolute when the issuer is configured.
+    fn page_url(&self, kind: crate::profiles::EndpointKind) -> Option<String> {
+        let path = self.inner.profiles.iter().find_map(|p| p.path_of(kind))?;
         Some(format!(
             "{}{path}",
             self.config().issuer.as_deref().unwrap_or("")
@@ -564,6 +600,18 @@ pub(crate) async fn device(req: Request<'_>) -> Response<Bytes> {
     let mut out = Out::new(&req);
     let resp = if req.head.method == Method::POST {
         device_post(&req, &mut out).await
+    } else if let Some(v) = req.params.get("login_verifier") {
+        // The way back from a login app.
+        match req.edge.pages().sealer.open::<Verified>("verifier", v) {
+            Some(Verified {
+                pending: Pending::Device(code),
+                user,
+            }) => {
+                out.sign_in_as(req.edge, &user);
+                device_code_step(&req, &mut out, Some(code), Some(user)).await
+            }
+            _ => bad_verifier(),
+        }
     } else {
         let prefill = req.params.get("user_code").map(display_user_code);
         device_entry(&req, &mut out, prefill, None, StatusCode::OK)
@@ -608,6 +656,19 @@ async fn device_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
             .get("request")
             .and_then(|t| edge.pages().sealer.open::<String>("device", t))
     });
+    device_code_step(req, out, typed, None).await
+}
+
+/// The verification page once a code is in hand (typed, sealed in a form, or back from the
+/// login app with `signed_in`): check it, sign the user in, confirm, decide.
+async fn device_code_step(
+    req: &Request<'_>,
+    out: &mut Out,
+    typed: Option<String>,
+    signed_in: Option<String>,
+) -> Response<Bytes> {
+    let edge = req.edge;
+    let peer = req.peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let Some(code) = typed.as_deref().and_then(normalise_user_code) else {
         count_wrong(edge, peer);
         let msg = "Enter the code shown on your device.";
@@ -638,7 +699,7 @@ async fn device_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
         Err(e) => return error_page(&e.into()),
     };
     let sealed_code = edge.pages().sealer.seal("device", request_ttl(edge), &code);
-    let mut user = out.session_user(req);
+    let mut user = signed_in.or_else(|| out.session_user(req));
     if let Some(username) = req.params.get("username") {
         match check_password(req, username).await {
             SignedIn::As(u) => {
@@ -649,31 +710,32 @@ async fn device_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
                 return too_many("Too many failed sign-ins. Wait a minute, then try again.")
             }
             SignedIn::Wrong => {
-                let page = pages::SignIn {
-                    title: "Sign in".into(),
-                    client: client_name,
-                    action: req.head.uri.path().to_string(),
-                    csrf: out.csrf_token(edge),
-                    request: sealed_code,
-                    username: Some(username.to_string()),
-                    error: Some("The username or password is not right.".into()),
-                };
-                return html(StatusCode::UNAUTHORIZED, pages::sign_in(&page));
+                let msg = "The username or password is not right.";
+                return sign_in_form(
+                    req,
+                    out,
+                    client_name,
+                    sealed_code,
+                    Some(msg),
+                    StatusCode::UNAUTHORIZED,
+                );
             }
             SignedIn::Failed(e) => return error_page(&e.into()),
         }
     }
     let Some(user) = user else {
-        let page = pages::SignIn {
-            title: "Sign in".into(),
-            client: client_name,
-            action: req.head.uri.path().to_string(),
-            csrf: out.csrf_token(edge),
-            request: sealed_code,
-            username: None,
-            error: None,
-        };
-        return html(StatusCode::OK, pages::sign_in(&page));
+        if let Some(url) = &edge.config().authorization.login_url {
+            let challenge =
+                edge.pages()
+                    .sealer
+                    .seal("login", request_ttl(edge), &Pending::Device(code));
+            return redirect(
+                StatusCode::SEE_OTHER,
+                url,
+                &[("login_challenge", &challenge)],
+            );
+        }
+        return sign_in_form(req, out, client_name, sealed_code, None, StatusCode::OK);
     };
     let decision = req.params.get("decision");
     if decision.is_none() || req.params.get("username").is_some() {
@@ -957,6 +1019,12 @@ pub(crate) fn error_page(e: &OAuthError) -> Response<Bytes> {
     );
     crate::profiles::rfc_decorate(&mut r, e);
     r
+}
+
+fn bad_verifier() -> Response<Bytes> {
+    error_page(&OAuthError::invalid_request(
+        "the sign-in has expired or is not valid; start again from the application",
+    ))
 }
 
 fn expired_page() -> Response<Bytes> {
