@@ -58,7 +58,9 @@ impl CachedToken {
             client_credentials: r.grant_type == "client_credentials",
             issued_at: r.issued_at,
             expires_at: r.expires_at,
-            revoked: r.revoked,
+            // Access tokens are consumed only by NPR's trade for a refresh-enabled pair, after
+            // which they no longer work.
+            revoked: r.revoked || (r.kind == TokenKind::Access && r.consumed_at.is_some()),
         }
     }
 }
@@ -255,6 +257,11 @@ impl TokenCache {
         if let Some(h) = hash {
             self.entries.invalidate(&h).await;
         }
+    }
+
+    /// Drops one token's entry (a token consumed without its family being revoked).
+    pub async fn forget(&self, hash: &TokenHash) {
+        self.entries.invalidate(hash).await;
     }
 
     /// Forgets everything (after a gap in revocation notifications).

@@ -282,6 +282,12 @@ pub enum SyncMode {
 pub enum ProfileKind {
     /// RFC 6749/7009/7662/8414 endpoints.
     Rfc,
+    /// NPR One's authorization service (`/authorization/v2`).
+    Npr,
+    /// IBM API Connect's revoke endpoint (`/api`).
+    Ibm,
+    /// KorAP Kustvakt's revoke endpoint (`{root}/oauth2`).
+    Kustvakt,
 }
 
 /// A mounted profile.

@@ -130,6 +130,9 @@ pub(crate) struct AuthzRequest {
     scope: String,
     state: Option<String>,
     challenge: Option<String>,
+    /// Asked through the NPR profile: errors go back as `?error=…&message=…`.
+    #[serde(default)]
+    npr: bool,
 }
 
 /// What a login challenge (the hand-off to a login app) is for.
@@ -152,8 +155,8 @@ struct Verified {
 enum Refusal {
     /// No trustworthy `redirect_uri`: show a page.
     Page(OAuthError),
-    /// Send the error back to the client.
-    Redirect(String, Option<String>, OAuthError),
+    /// Send the error back to the client (in NPR's words when the flag says so).
+    Redirect(String, Option<String>, OAuthError, bool),
 }
 
 impl From<StoreError> for Refusal {
@@ -187,9 +190,9 @@ async fn authorize_get(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
         out.sign_in_as(edge, &user);
         return proceed(req, out, request, &user).await;
     }
-    let request = match validate(edge, req.params).await {
+    let request = match validate(edge, req.params, is_npr(req)).await {
         Ok(r) => r,
-        Err(refusal) => return refuse(edge, refusal),
+        Err(refusal) => return refuse(edge, is_npr(req), refusal),
     };
     match out.session_user(req) {
         Some(user) => proceed(req, out, request, &user).await,
@@ -243,12 +246,13 @@ async fn authorize_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
             Ok(client) => {
                 answer_with_code(edge, &client, &request, &user, StatusCode::SEE_OTHER).await
             }
-            Err(r) => refuse(edge, r),
+            Err(r) => refuse(edge, request.npr, r),
         },
         Some("deny") => {
             let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
             error_redirect(
                 edge,
+                request.npr,
                 StatusCode::SEE_OTHER,
                 &request.target,
                 request.state.as_deref(),
@@ -269,7 +273,7 @@ async fn proceed(
     let edge = req.edge;
     let client = match client_of(edge, &request).await {
         Ok(c) => c,
-        Err(r) => return refuse(edge, r),
+        Err(r) => return refuse(edge, request.npr, r),
     };
     if client.skip_consent {
         // After a form post, 303 makes the browser follow with a GET.
@@ -305,7 +309,7 @@ async fn sign_in_page(
     let edge = req.edge;
     let client = match client_of(edge, request).await {
         Ok(c) => c,
-        Err(r) => return refuse(edge, r),
+        Err(r) => return refuse(edge, request.npr, r),
     };
     let sealed = edge
         .pages()
@@ -354,7 +358,14 @@ async fn answer_with_code(
             }
             redirect(status, &request.target, &q)
         }
-        Err(e) => error_redirect(edge, status, &request.target, request.state.as_deref(), &e),
+        Err(e) => error_redirect(
+            edge,
+            request.npr,
+            status,
+            &request.target,
+            request.state.as_deref(),
+            &e,
+        ),
     }
 }
 
@@ -404,7 +415,11 @@ async fn issue_code(
 }
 
 /// Checks an authorization request (RFC 6749 4.1.1, RFC 7636 4.3).
-async fn validate(edge: &Edge, params: &crate::params::Params) -> Result<AuthzRequest, Refusal> {
+async fn validate(
+    edge: &Edge,
+    params: &crate::params::Params,
+    npr: bool,
+) -> Result<AuthzRequest, Refusal> {
     let page = |d: &'static str| Refusal::Page(OAuthError::invalid_request(d));
     let client_id = params
         .get("client_id")
@@ -417,12 +432,19 @@ async fn validate(edge: &Edge, params: &crate::params::Params) -> Result<AuthzRe
     let sent = params.get("redirect_uri");
     let target = match sent {
         Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_string(),
+        // NPR answers a redirect_uri it does not have for the client as bad client
+        // credentials (401).
+        Some(_) if npr => {
+            return Err(Refusal::Page(OAuthError::invalid_client(
+                "redirect_uri does not match the client's",
+            )))
+        }
         Some(_) => return Err(page("redirect_uri is not registered for this client")),
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
         None => return Err(page("redirect_uri is missing")),
     };
     let state = params.get("state").map(str::to_string);
-    let back = |e: OAuthError| Refusal::Redirect(target.clone(), state.clone(), e);
+    let back = |e: OAuthError| Refusal::Redirect(target.clone(), state.clone(), e, npr);
     match params.get("response_type") {
         Some("code") => {}
         None => {
@@ -470,6 +492,7 @@ async fn validate(edge: &Edge, params: &crate::params::Params) -> Result<AuthzRe
         scope: scopes.as_str().to_string(),
         state,
         challenge,
+        npr,
     })
 }
 
@@ -488,22 +511,44 @@ async fn client_of(edge: &Edge, request: &AuthzRequest) -> Result<Arc<Client>, R
     Ok(client)
 }
 
-fn refuse(edge: &Edge, refusal: Refusal) -> Response<Bytes> {
+fn refuse(edge: &Edge, npr: bool, refusal: Refusal) -> Response<Bytes> {
     match refusal {
+        // NPR: "this endpoint will return the errors encoded as JSON objects (along with the
+        // corresponding HTTP status code – usually 400)".
+        Refusal::Page(e) if npr => crate::profiles::npr_error(&e),
         Refusal::Page(e) => error_page(&e),
-        Refusal::Redirect(target, state, e) => {
-            error_redirect(edge, StatusCode::FOUND, &target, state.as_deref(), &e)
+        Refusal::Redirect(target, state, e, npr) => {
+            error_redirect(edge, npr, StatusCode::FOUND, &target, state.as_deref(), &e)
         }
     }
 }
 
+fn is_npr(req: &Request<'_>) -> bool {
+    req.profile.kind == crate::config::ProfileKind::Npr
+}
+
 fn error_redirect(
     edge: &Edge,
+    npr: bool,
     status: StatusCode,
     target: &str,
     state: Option<&str>,
     e: &OAuthError,
 ) -> Response<Bytes> {
+    if npr {
+        // NPR: `{redirect_uri}?error={type}&message={description}`, and a denial is
+        // `error=denied&message=The user has denied the login and access request`.
+        let (error, message): (&str, &str) = if e.code == ErrorCode::AccessDenied {
+            ("denied", "The user has denied the login and access request")
+        } else {
+            (e.code.as_str(), &e.description)
+        };
+        let mut q = vec![("error", error), ("message", message)];
+        if let Some(s) = state {
+            q.push(("state", s));
+        }
+        return redirect(status, target, &q);
+    }
     let mut q: Vec<(&str, &str)> = vec![
         ("error", e.code.as_str()),
         ("error_description", &e.description),

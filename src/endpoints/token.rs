@@ -4,12 +4,18 @@ use bytes::Bytes;
 use http::Response;
 
 use super::Request;
+use crate::config::ProfileKind;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grants;
 use crate::profiles::EndpointKind;
 
 pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthError> {
-    let grant_type = req.params.require("grant_type")?;
+    let npr = req.profile.kind == ProfileKind::Npr;
+    let grant_type = match req.params.require("grant_type")? {
+        // NPR names the device grant `device_code` and sends the device code as `code`.
+        "device_code" if npr => grants::DEVICE_CODE,
+        g => g,
+    };
     let auth = req
         .edge
         .authenticate_client(
@@ -39,9 +45,16 @@ pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthErro
     }
     let issued = match grant_type {
         "authorization_code" => grants::authorization_code(req.edge, client, req.params).await?,
-        grants::DEVICE_CODE => grants::device_code(req.edge, client, req.params).await?,
+        grants::DEVICE_CODE => {
+            let param = if npr { "code" } else { "device_code" };
+            grants::device_code(req.edge, client, req.params, param).await?
+        }
         "client_credentials" => grants::client_credentials(req.edge, client, req.params).await?,
         "password" => grants::password(req.edge, client, req.params).await?,
+        // NPR: an old access token traded for a refresh-enabled pair.
+        "refresh_token" if npr && req.params.get("token_type_hint") == Some("access_token") => {
+            grants::trade_access_token(req.edge, client, req.params).await?
+        }
         "refresh_token" => grants::refresh(req.edge, client, req.params).await?,
         other => {
             let ext = req.edge.inner.extensions[other].clone();

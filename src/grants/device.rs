@@ -22,8 +22,9 @@ pub(crate) async fn device_code(
     edge: &Edge,
     client: &Client,
     params: &Params,
+    param: &'static str,
 ) -> Result<Issued, OAuthError> {
-    let presented = params.require("device_code")?;
+    let presented = params.require(param)?;
     let invalid = || OAuthError::invalid_grant("invalid device code");
     let (kind, hash) = edge.codec().verify(presented).map_err(|_| invalid())?;
     if kind != TokenKind::Device {

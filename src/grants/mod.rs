@@ -15,7 +15,7 @@ pub use extension::{
     AnonymousUser, ExtensionDecision, ExtensionGrant, ExtensionRequest, TemporaryUser,
 };
 pub(crate) use password::password;
-pub(crate) use refresh::refresh;
+pub(crate) use refresh::{refresh, trade_access_token};
 
 use std::sync::Arc;
 

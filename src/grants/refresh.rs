@@ -48,6 +48,55 @@ pub(crate) async fn refresh(
     }
 }
 
+/// NPR's trade: "If trading in an old non-expiring access token for a refresh-enabled token,
+/// set the value of `refresh_token` to the access token value and `token_type_hint` must be
+/// set to `access_token`." The access token is consumed as a refresh token would be, in the
+/// same atomic step that writes the new pair into its family: it stops working, a second
+/// trade of it is a replay that revokes the family, and the scope may narrow, never widen.
+pub(crate) async fn trade_access_token(
+    edge: &Edge,
+    client: &Client,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let presented = params.require("refresh_token")?;
+    let invalid = || OAuthError::invalid_grant("invalid access token");
+    let (kind, hash) = edge.codec().verify(presented).map_err(|_| invalid())?;
+    if kind != TokenKind::Access {
+        return Err(invalid());
+    }
+    let record = edge.store().find(&hash).await?.ok_or_else(invalid)?;
+    if *record.client_id != *client.id {
+        return Err(invalid());
+    }
+    if !client.allows_grant("refresh_token") {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use refresh tokens",
+        ));
+    }
+    let scopes = super::requested_scopes(params, &record.scopes, &record.scopes)?;
+    let d = Decision {
+        user: record.user.clone(),
+        scopes,
+        grant_type: record.grant_type.clone(),
+        refresh: true,
+        refresh_scopes: Some(record.scopes.clone()),
+    };
+    match consume_and_issue(edge, client, &d, record.family, hash, TokenKind::Access).await? {
+        Ok(issued) => {
+            // The traded token stops working here at once (other instances within the cache
+            // TTL); the new pair lives on in its family.
+            edge.cache().forget(&hash).await;
+            Ok(issued)
+        }
+        Err(Some(Rotation::Replayed(family))) => {
+            edge.cache().revoke_family(family, Some(hash)).await;
+            tracing::warn!(client_id = %client.id, %family, "traded access token replayed; family revoked");
+            Err(invalid())
+        }
+        Err(_) => Err(invalid()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

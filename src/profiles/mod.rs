@@ -4,8 +4,12 @@
 //! A profile is mounted at a base path. `rfc` speaks RFC 6749/7009/7662/8414; the seed
 //! systems' profiles reproduce what their clients already expect.
 
+mod ibm;
+mod kustvakt;
+mod npr;
 mod rfc;
 
+pub(crate) use npr::error as npr_error;
 pub(crate) use rfc::decorate as rfc_decorate;
 pub(crate) use rfc::error as rfc_error;
 
@@ -92,6 +96,9 @@ impl Profile {
     pub fn routes(&self) -> &'static [(&'static str, EndpointKind)] {
         match self.kind {
             ProfileKind::Rfc => rfc::ROUTES,
+            ProfileKind::Npr => npr::ROUTES,
+            ProfileKind::Ibm => ibm::ROUTES,
+            ProfileKind::Kustvakt => kustvakt::ROUTES,
         }
     }
 
@@ -107,32 +114,39 @@ impl Profile {
     pub fn auth_methods(&self, kind: EndpointKind) -> &'static [AuthMethod] {
         match self.kind {
             ProfileKind::Rfc => rfc::auth_methods(kind),
+            ProfileKind::Npr => npr::auth_methods(kind),
+            ProfileKind::Ibm => ibm::auth_methods(kind),
+            ProfileKind::Kustvakt => kustvakt::auth_methods(kind),
         }
     }
 
     /// Whether credentials may come in the query string (IBM API Connect does this).
     pub fn query_credentials(&self) -> bool {
-        match self.kind {
-            ProfileKind::Rfc => false,
-        }
+        self.kind == ProfileKind::Ibm
     }
 
     /// The name of the revocation hint parameter.
     pub fn hint_param(&self) -> &'static str {
-        "token_type_hint"
+        match self.kind {
+            ProfileKind::Kustvakt => "token_type",
+            _ => "token_type_hint",
+        }
     }
 
     /// Renders an error in the profile's dialect.
     pub fn error(&self, e: &OAuthError) -> Response<Bytes> {
         match self.kind {
-            ProfileKind::Rfc => rfc::error(e),
+            ProfileKind::Rfc | ProfileKind::Kustvakt => rfc::error(e),
+            ProfileKind::Npr => npr::error(e),
+            ProfileKind::Ibm => ibm::error(e),
         }
     }
 
     /// The answer to a successful revocation.
     pub fn revoked(&self) -> Response<Bytes> {
         match self.kind {
-            ProfileKind::Rfc => crate::endpoints::json(http::StatusCode::OK, Bytes::new()),
+            ProfileKind::Ibm => ibm::revoked(),
+            _ => crate::endpoints::json(http::StatusCode::OK, Bytes::new()),
         }
     }
 }
