@@ -73,6 +73,9 @@ pub struct Config {
     /// The device flow (RFC 8628).
     #[serde(default)]
     pub device: DeviceConfig,
+    /// Maintenance mode: every endpoint and route answers 503 with `Retry-After`.
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
     /// The gateway's own settings; read by the `oauth-edge` binary, ignored here.
     #[serde(default)]
     pub gateway: Option<toml::Table>,
@@ -93,6 +96,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             authorization: AuthorizationConfig::default(),
             device: DeviceConfig::default(),
+            maintenance: MaintenanceConfig::default(),
             gateway: None,
         }
     }
@@ -194,6 +198,27 @@ impl Default for DeviceConfig {
             interval: Duration::from_secs(5),
             verification_uri: None,
             max_wrong_codes_per_minute: 10,
+        }
+    }
+}
+
+/// Maintenance mode (NPR One documents it: 503 with `Retry-After`). Also switched at run time
+/// with [`crate::Edge::set_maintenance`] (the gateway's admin API).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Start in maintenance. Default false.
+    pub enabled: bool,
+    /// The `Retry-After` given. Default 5 min.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            enabled: false,
+            retry_after: Duration::from_secs(300),
         }
     }
 }

@@ -87,6 +87,7 @@ pub(crate) struct Inner {
     pub(crate) routes: RouteTable,
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) pages: crate::authorize::Pages,
+    pub(crate) maintenance: std::sync::atomic::AtomicBool,
 }
 
 /// Builds an [`Edge`] with parts the config file cannot express.
@@ -141,6 +142,7 @@ impl EdgeBuilder {
         Ok(Edge {
             inner: Arc::new(Inner {
                 pages: crate::authorize::Pages::new(codec.signing_key().bytes()),
+                maintenance: std::sync::atomic::AtomicBool::new(config.maintenance.enabled),
                 cache: TokenCache::new(&config.cache),
                 codec,
                 store,
@@ -285,6 +287,9 @@ impl Edge {
     pub fn precheck(&self, ep: Endpoint, head: &Parts) -> Result<usize, Response<Bytes>> {
         let profile = &self.inner.profiles[ep.profile];
         let err = |e: OAuthError| Err(profile.error(&e));
+        if self.in_maintenance() && ep.kind != EndpointKind::Metadata {
+            return err(self.maintenance_error());
+        }
         if ep.kind.is_page() {
             // Pages take `GET` (the query) and their own forms' `POST`.
             if head.method == Method::GET || head.method == Method::HEAD {
@@ -390,7 +395,37 @@ impl Edge {
 
     /// Decides whether a passthrough request may go on, and as whom.
     pub async fn admit(&self, route: usize, head: &Parts, peer: Option<IpAddr>) -> Admission {
+        if self.in_maintenance() {
+            return Admission::Deny(crate::profiles::rfc_error(&self.maintenance_error()));
+        }
         crate::admission::admit(self, self.route(route), head, peer).await
+    }
+
+    /// Switches maintenance mode: while on, every endpoint but the metadata and every
+    /// passthrough route answer 503 `temporarily_unavailable` with `Retry-After`
+    /// (`maintenance.retry_after`). Starts as `maintenance.enabled` says.
+    pub fn set_maintenance(&self, on: bool) {
+        self.inner
+            .maintenance
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(on, "maintenance mode");
+    }
+
+    /// Whether maintenance mode is on.
+    pub fn in_maintenance(&self) -> bool {
+        self.inner
+            .maintenance
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn maintenance_error(&self) -> OAuthError {
+        let secs = self.inner.config.maintenance.retry_after.as_secs();
+        let mut e = OAuthError::new(
+            crate::error::ErrorCode::TemporarilyUnavailable,
+            "the service is undergoing maintenance",
+        );
+        e.retry_after = Some(u32::try_from(secs).unwrap_or(u32::MAX).max(1));
+        e
     }
 
     /// What to change in an admitted request's head before it goes upstream: remove client

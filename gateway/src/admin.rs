@@ -93,6 +93,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/clients/{id}", get(show_client).delete(delete_client))
         .route("/clients/{id}/rotate-secret", post(rotate_secret))
         .route("/revoke", post(revoke))
+        .route("/maintenance", get(maintenance).put(set_maintenance))
         .route("/login/accept", post(accept_login))
         .route("/login/reject", post(reject_login))
         .fallback(|| async { ApiError::NotFound("no such admin route") })
@@ -356,6 +357,26 @@ async fn rotate_secret(
     let secret = clients::rotate_secret(&s.edge, &id).await?;
     tracing::info!(client_id = %id, "admin API: client secret rotated");
     Ok(Json(json!({ "id": id, "client_secret": secret.expose() })))
+}
+
+/// The body of `PUT /admin/maintenance`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Maintenance {
+    enabled: bool,
+}
+
+async fn maintenance(State(s): State<AdminState>) -> Json<serde_json::Value> {
+    Json(json!({ "enabled": s.edge.in_maintenance() }))
+}
+
+async fn set_maintenance(
+    State(s): State<AdminState>,
+    JsonBody(m): JsonBody<Maintenance>,
+) -> Json<serde_json::Value> {
+    s.edge.set_maintenance(m.enabled);
+    tracing::warn!(enabled = m.enabled, "admin API: maintenance mode");
+    Json(json!({ "enabled": s.edge.in_maintenance() }))
 }
 
 /// The body of `POST /admin/login/accept` and `/admin/login/reject`: the login app settles a

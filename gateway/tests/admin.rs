@@ -1040,3 +1040,72 @@ fn check_config_names_the_bad_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("gateway.admin.token"));
 }
+
+#[tokio::test]
+async fn maintenance_is_switched_through_the_admin_api() {
+    let gw = Gateway::start(with_token()).await;
+    let token = gw.token("cfg-client", CFG_SECRET).await;
+    assert_eq!(gw.call_api(&token).await.0, StatusCode::OK);
+
+    let r = gw
+        .admin_req(reqwest::Method::PUT, "/admin/maintenance")
+        .json(&json!({ "enabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "enabled": true }));
+
+    // The API and the token endpoint both answer 503 with Retry-After (the default 300 s).
+    let r = gw
+        .http
+        .get(gw.url("/api/things"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "300");
+    let r = gw.token_response("cfg-client", CFG_SECRET).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let r = gw
+        .admin_req(reqwest::Method::GET, "/admin/maintenance")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "enabled": true }));
+
+    // Without the admin token nothing changes.
+    let r = gw
+        .http
+        .put(gw.url_admin("/admin/maintenance"))
+        .json(&json!({ "enabled": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        gw.token_response("cfg-client", CFG_SECRET).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // A body that is not {"enabled": bool} is refused.
+    let r = gw
+        .admin_req(reqwest::Method::PUT, "/admin/maintenance")
+        .json(&json!({ "enabled": "yes" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let r = gw
+        .admin_req(reqwest::Method::PUT, "/admin/maintenance")
+        .json(&json!({ "enabled": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(gw.call_api(&token).await.0, StatusCode::OK);
+    gw.assert_logs_free_of(&[&token]);
+}
