@@ -30,6 +30,9 @@ pub struct Identity {
     pub scopes: Scopes,
     /// How the caller proved it.
     pub via: Via,
+    /// Where the caller's client stands in its quota, when it has one (the adapters add
+    /// this as `X-RateLimit-*` headers to the upstream's answer).
+    pub rate: Option<crate::quota::RateStatus>,
 }
 
 /// How an [`Identity`] was established.
@@ -167,7 +170,18 @@ pub(crate) async fn admit(
         }
     };
     match result {
-        Ok(identity) => Admission::Allow(Some(identity)),
+        Ok(mut identity) => {
+            if edge.inner.any_quota {
+                match quota(edge, &identity).await {
+                    Ok(rate) => identity.rate = rate,
+                    Err(resp) => {
+                        edge.metrics().auth_failed(AuthFailure::Throttled);
+                        return Admission::Deny(resp);
+                    }
+                }
+            }
+            Admission::Allow(Some(identity))
+        }
         Err((reason, resp)) => {
             if let Some(r) = reason {
                 edge.metrics().auth_failed(r);
@@ -245,7 +259,29 @@ async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Ident
         user: t.user.clone(),
         scopes: t.scopes.clone(),
         via: Via::Bearer,
+        rate: None,
     })
+}
+
+/// Counts the request against its client's quota, if the client has one.
+async fn quota(
+    edge: &Edge,
+    identity: &Identity,
+) -> Result<Option<crate::quota::RateStatus>, Response<Bytes>> {
+    let Ok(Some(client)) = edge.clients().get(&identity.client_id).await else {
+        return Ok(None);
+    };
+    let Some(q) = &client.rate_limit else {
+        return Ok(None);
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    match edge.inner.quotas.hit(&client.id, q, now_ms) {
+        Ok(status) => Ok(Some(status)),
+        Err(status) => Err(status.too_many()),
+    }
 }
 
 /// The answer to a forged, unknown, expired or revoked token, from static parts: a flood of
@@ -305,6 +341,7 @@ async fn client(
         user: None,
         scopes: auth.client.scopes.clone(),
         via: Via::Client(auth.method),
+        rate: None,
     })
 }
 

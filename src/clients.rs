@@ -53,6 +53,8 @@ pub struct Client {
     pub require_pkce: bool,
     /// A signed-in user is not asked for consent.
     pub skip_consent: bool,
+    /// Its passthrough quota.
+    pub rate_limit: Option<crate::config::RateLimitConfig>,
 }
 
 impl Client {
@@ -97,6 +99,7 @@ impl Client {
             access_ttl: c.access_ttl,
             require_pkce: c.require_pkce || c.public,
             skip_consent: c.skip_consent,
+            rate_limit: c.rate_limit,
         })
     }
 
@@ -120,6 +123,14 @@ impl Client {
 pub fn validate_client(c: &ClientConfig) -> Result<(), (&'static str, String)> {
     if c.id.is_empty() || c.id.len() > 255 || c.id.chars().any(|ch| ch.is_control()) {
         return Err(("id", "must be 1-255 printable characters".into()));
+    }
+    if let Some(q) = &c.rate_limit {
+        if q.requests == 0 || q.per.as_secs() == 0 {
+            return Err((
+                "rate_limit",
+                "needs requests of at least 1 per at least 1s".into(),
+            ));
+        }
     }
     match (c.public, &c.secret, &c.secret_hash) {
         (true, None, None) => {}

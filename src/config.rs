@@ -137,6 +137,17 @@ impl Default for TokensConfig {
     }
 }
 
+/// A client's quota: `requests` per window of `per`, the window starting at the first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed per window.
+    pub requests: u64,
+    /// The window, e.g. `"1h"` or `"1d"`.
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+}
+
 /// The authorization-code flow (RFC 6749 4.1, RFC 7636).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -400,6 +411,11 @@ pub struct ClientConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub access_ttl: Option<Duration>,
+    /// A quota on the client's passthrough requests (NPR One rate-limits untrusted clients):
+    /// over it, 429 with `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` and
+    /// `Retry-After`; under it, the same headers on every answer. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitConfig>,
     /// Requires PKCE (S256) in authorization requests. Public clients always do.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pkce: bool,
@@ -428,6 +444,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("redirect_uris", &self.redirect_uris)
             .field("introspect", &self.introspect)
             .field("access_ttl", &self.access_ttl)
+            .field("rate_limit", &self.rate_limit)
             .field("require_pkce", &self.require_pkce)
             .field("skip_consent", &self.skip_consent)
             .finish()

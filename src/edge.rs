@@ -88,6 +88,9 @@ pub(crate) struct Inner {
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) pages: crate::authorize::Pages,
     pub(crate) maintenance: std::sync::atomic::AtomicBool,
+    pub(crate) quotas: crate::quota::Quotas,
+    /// Whether any client has a quota: when none does, admission does not look.
+    pub(crate) any_quota: bool,
 }
 
 /// Builds an [`Edge`] with parts the config file cannot express.
@@ -143,6 +146,8 @@ impl EdgeBuilder {
             inner: Arc::new(Inner {
                 pages: crate::authorize::Pages::new(codec.signing_key().bytes()),
                 maintenance: std::sync::atomic::AtomicBool::new(config.maintenance.enabled),
+                quotas: crate::quota::Quotas::new(),
+                any_quota: config.clients.iter().any(|c| c.rate_limit.is_some()),
                 cache: TokenCache::new(&config.cache),
                 codec,
                 store,

@@ -23,6 +23,7 @@ pub mod pages;
 pub mod params;
 pub mod pkce;
 pub mod profiles;
+pub mod quota;
 pub mod scope;
 pub mod secret;
 pub mod store;

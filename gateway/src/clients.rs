@@ -269,6 +269,7 @@ pub(crate) fn spec(
         redirect_uris,
         introspect,
         access_ttl: None,
+        rate_limit: None,
         require_pkce: false,
         skip_consent: false,
     }

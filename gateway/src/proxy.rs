@@ -345,9 +345,14 @@ impl ProxyHttp for Gateway {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if let Some(rate) = ctx.identity.as_ref().and_then(|i| i.rate) {
+            for (name, value) in rate.headers() {
+                upstream_response.insert_header(name, value)?;
+            }
+        }
         if let (Some(start), Some(pool)) = (ctx.upstream_started.take(), ctx.pool) {
             self.metrics
                 .upstream_latency(&self.pools[pool].name, start.elapsed().as_secs_f64());

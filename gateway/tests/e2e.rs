@@ -518,3 +518,54 @@ async fn secrets_and_bearer_tokens_are_not_forwarded() {
     let bearer = format!("Bearer {token}");
     assert_eq!(echo.last().all("authorization"), vec![bearer.as_str()]);
 }
+
+#[tokio::test]
+async fn a_rate_limited_client_gets_quota_headers_and_then_429() {
+    let echo = Echo::start("echo").await;
+    let setup = Setup::new();
+    let config = format!(
+        r#"{head}
+[[clients]]
+id = "prototype"
+secret = "prototype-secret-0123456789"
+scopes = ["read"]
+rate_limit = {{ requests = 2, per = "1d" }}
+
+[[routes]]
+path = "/api"
+require = "bearer"
+upstream = "echo"
+{gateway}{upstream}"#,
+        head = setup.head(),
+        gateway = setup.gateway(""),
+        upstream = upstream("echo", &[echo.addr], ""),
+    );
+    let gw = setup.launch(&config, &[]).await;
+    let token = gw
+        .client_token(("prototype", "prototype-secret-0123456789"), None)
+        .await;
+    for left in ["1", "0"] {
+        let r = gw.get_bearer("/api/x", &token).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-ratelimit-limit"], "2");
+        assert_eq!(r.headers()["x-ratelimit-remaining"], left);
+        let reset: u64 = r.headers()["x-ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((86_390..=86_400).contains(&reset), "{reset}");
+    }
+    let hits = echo.hits();
+    let r = gw.get_bearer("/api/x", &token).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        echo.hits(),
+        hits,
+        "a refused request never reaches the upstream"
+    );
+    // The quota headers are the gateway's, never the client's own copies passed upstream.
+    assert!(!echo.last().has("x-ratelimit-limit"));
+}

@@ -33,8 +33,8 @@ pin_project! {
             fut: BoxFuture<Result<Request<B>, Response<Bytes>>>,
             inner: Option<S>,
         },
-        // The inner service is answering.
-        Calling { #[pin] fut: S::Future },
+        // The inner service is answering; its answer gets the caller's quota headers.
+        Calling { #[pin] fut: S::Future, rate: Option<crate::quota::RateStatus> },
         // The edge is answering an endpoint request.
         Endpoint { fut: BoxFuture<Response<Bytes>> },
     }
@@ -72,14 +72,23 @@ where
             match this.state.as_mut().project() {
                 StateProj::Admitting { fut, inner } => match ready!(fut.as_mut().poll(cx)) {
                     Ok(req) => {
+                        let rate = req
+                            .extensions()
+                            .get::<crate::admission::Identity>()
+                            .and_then(|i| i.rate);
                         let mut svc = inner.take().expect("polled after the inner call began");
                         let fut = svc.call(req);
-                        this.state.set(State::Calling { fut });
+                        this.state.set(State::Calling { fut, rate });
                     }
                     Err(resp) => return Poll::Ready(Ok(resp.map(ResponseBody::edge))),
                 },
-                StateProj::Calling { fut } => {
-                    let resp = ready!(fut.poll(cx))?;
+                StateProj::Calling { fut, rate } => {
+                    let mut resp = ready!(fut.poll(cx))?;
+                    if let Some(rate) = rate {
+                        for (name, value) in rate.headers() {
+                            resp.headers_mut().insert(name, value);
+                        }
+                    }
                     return Poll::Ready(Ok(resp.map(ResponseBody::inner)));
                 }
                 StateProj::Endpoint { fut } => {
