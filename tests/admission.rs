@@ -3,19 +3,13 @@
 //! route matching, and the forged-token flood that must never reach the store.
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::{basic, TestServer, CONFIG};
-use oauth_edge::store::{
-    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceTokens, MemoryStore, NewDeviceGrant,
-    NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
-};
-use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
+use oauth_edge::store::testing::TestStore;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
@@ -440,107 +434,9 @@ async fn routes_match_on_segment_boundaries() {
 // ---------------------------------------------------------------------------------------
 // Forged-token flood and the single-flight miss
 
-/// A memory store that counts `find` calls.
-#[derive(Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    finds: AtomicUsize,
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn issue(&self, f: Option<&NewFamily>, t: &[NewToken]) -> Result<(), StoreError> {
-        self.inner.issue(f, t).await
-    }
-    async fn find(&self, h: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
-        self.finds.fetch_add(1, Ordering::SeqCst);
-        // Slow enough that concurrent misses overlap.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        self.inner.find(h).await
-    }
-    async fn rotate(
-        &self,
-        old: &TokenHash,
-        kind: TokenKind,
-        client_id: &str,
-        now: UnixTime,
-        new: &[NewToken],
-    ) -> Result<Rotation, StoreError> {
-        self.inner.rotate(old, kind, client_id, now, new).await
-    }
-    async fn revoke_family(&self, f: &FamilyId, now: UnixTime) -> Result<(), StoreError> {
-        self.inner.revoke_family(f, now).await
-    }
-    async fn revoke_all(
-        &self,
-        c: Option<&str>,
-        u: Option<&str>,
-        now: UnixTime,
-    ) -> Result<Vec<FamilyId>, StoreError> {
-        self.inner.revoke_all(c, u, now).await
-    }
-    async fn purge_expired(&self, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        self.inner.purge_expired(before, limit).await
-    }
-    async fn server_keys(&self) -> Result<Vec<ServerKey>, StoreError> {
-        self.inner.server_keys().await
-    }
-    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        self.inner.client(id).await
-    }
-    async fn put_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
-        self.inner.put_client(c).await
-    }
-    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        self.inner.list_clients().await
-    }
-    async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
-        self.inner.delete_client(id, now).await
-    }
-    async fn issue_code(
-        &self,
-        family: &NewFamily,
-        code: &NewToken,
-        binding: &CodeBinding,
-    ) -> Result<(), StoreError> {
-        self.inner.issue_code(family, code, binding).await
-    }
-    async fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError> {
-        self.inner.code_binding(hash).await
-    }
-    async fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError> {
-        self.inner.put_device_grant(grant).await
-    }
-    async fn device_grant_by_user_code(
-        &self,
-        user_code: &str,
-        now: UnixTime,
-    ) -> Result<Option<DeviceGrant>, StoreError> {
-        self.inner.device_grant_by_user_code(user_code, now).await
-    }
-    async fn decide_device_grant(
-        &self,
-        user_code: &str,
-        user: &str,
-        approve: bool,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .decide_device_grant(user_code, user, approve, now)
-            .await
-    }
-    async fn poll_device_grant(
-        &self,
-        device_hash: &TokenHash,
-        client_id: &str,
-        now_ms: i64,
-        grace_ms: i64,
-        issue: &DeviceTokens,
-    ) -> Result<DevicePoll, StoreError> {
-        self.inner
-            .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
-            .await
-    }
+/// A memory store that counts `find` calls, each slow enough that concurrent misses overlap.
+fn counting_store() -> TestStore {
+    TestStore::default().with_find_delay(Duration::from_millis(20))
 }
 
 /// A random token of the right shape, signed with the right key id, whose MAC is wrong.
@@ -554,10 +450,10 @@ fn forged_like(real: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forged_tokens_never_reach_the_store_and_one_miss_makes_one_lookup() {
-    let store = Arc::new(CountingStore::default());
+    let store = Arc::new(counting_store());
     let s = TestServer::with_store(CONFIG, store.clone()).await;
     let access = svc_access(&s, None).await;
-    store.finds.store(0, Ordering::SeqCst);
+    store.reset_finds();
 
     // 200 forged tokens, sent concurrently: every one refused, none looked up.
     let mut tasks = Vec::new();
@@ -581,20 +477,16 @@ async fn forged_tokens_never_reach_the_store_and_one_miss_makes_one_lookup() {
         assert_eq!(status, 401);
         assert!(www.contains("error=\"invalid_token\""), "{www}");
     }
-    assert_eq!(
-        store.finds.load(Ordering::SeqCst),
-        0,
-        "forged tokens hit the store"
-    );
+    assert_eq!(store.finds(), 0, "forged tokens hit the store");
     // The hot entry is still there: the valid token needs no lookup either.
     assert_eq!(s.get_bearer("/api/things", &access).await.status(), 200);
-    assert_eq!(store.finds.load(Ordering::SeqCst), 0);
+    assert_eq!(store.finds(), 0);
 
     // One valid token the cache has never seen (issued, then the cache emptied).
     let cold = svc_access(&s, None).await;
     s.edge.cache().clear();
     tokio::time::sleep(Duration::from_millis(10)).await;
-    store.finds.store(0, Ordering::SeqCst);
+    store.reset_finds();
     let mut tasks = Vec::new();
     for _ in 0..200 {
         let (http, url, cold) = (s.http.clone(), s.url("/api/things"), cold.clone());
@@ -612,7 +504,7 @@ async fn forged_tokens_never_reach_the_store_and_one_miss_makes_one_lookup() {
         assert_eq!(t.await.unwrap(), 200);
     }
     assert_eq!(
-        store.finds.load(Ordering::SeqCst),
+        store.finds(),
         1,
         "200 concurrent requests for one uncached token"
     );

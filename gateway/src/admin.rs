@@ -482,154 +482,21 @@ impl BackgroundService for AdminService {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use oauth_edge::store::{
-        ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceTokens, MemoryStore,
-        NewDeviceGrant, NewFamily, NewToken, Rotation, Store, TokenRecord, UnixTime,
-    };
-    use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
+    use oauth_edge::store::testing::TestStore;
     use oauth_edge::{Config, Secret};
     use serde_json::Value;
 
     use super::*;
 
-    /// A memory store that fails every call while `down` is set.
-    #[derive(Default)]
-    struct Flaky {
-        inner: MemoryStore,
-        down: AtomicBool,
-    }
-
-    impl Flaky {
-        fn check(&self) -> Result<(), StoreError> {
-            if self.down.load(Ordering::Relaxed) {
-                Err(StoreError::Unavailable("down for the test".into()))
-            } else {
-                Ok(())
-            }
-        }
-    }
-
-    #[async_trait]
-    impl Store for Flaky {
-        async fn issue(&self, f: Option<&NewFamily>, t: &[NewToken]) -> Result<(), StoreError> {
-            self.check()?;
-            self.inner.issue(f, t).await
-        }
-        async fn find(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
-            self.check()?;
-            self.inner.find(hash).await
-        }
-        async fn rotate(
-            &self,
-            old: &TokenHash,
-            kind: TokenKind,
-            client_id: &str,
-            now: UnixTime,
-            new: &[NewToken],
-        ) -> Result<Rotation, StoreError> {
-            self.check()?;
-            self.inner.rotate(old, kind, client_id, now, new).await
-        }
-        async fn revoke_family(&self, f: &FamilyId, now: UnixTime) -> Result<(), StoreError> {
-            self.check()?;
-            self.inner.revoke_family(f, now).await
-        }
-        async fn revoke_all(
-            &self,
-            client_id: Option<&str>,
-            user: Option<&str>,
-            now: UnixTime,
-        ) -> Result<Vec<FamilyId>, StoreError> {
-            self.check()?;
-            self.inner.revoke_all(client_id, user, now).await
-        }
-        async fn purge_expired(&self, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
-            self.check()?;
-            self.inner.purge_expired(before, limit).await
-        }
-        async fn server_keys(&self) -> Result<Vec<ServerKey>, StoreError> {
-            self.check()?;
-            self.inner.server_keys().await
-        }
-        async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-            self.check()?;
-            self.inner.client(id).await
-        }
-        async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-            self.check()?;
-            self.inner.put_client(client).await
-        }
-        async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-            self.check()?;
-            self.inner.list_clients().await
-        }
-        async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
-            self.check()?;
-            self.inner.delete_client(id, now).await
-        }
-        async fn issue_code(
-            &self,
-            family: &NewFamily,
-            code: &NewToken,
-            binding: &CodeBinding,
-        ) -> Result<(), StoreError> {
-            self.check()?;
-            self.inner.issue_code(family, code, binding).await
-        }
-        async fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError> {
-            self.check()?;
-            self.inner.code_binding(hash).await
-        }
-        async fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError> {
-            self.check()?;
-            self.inner.put_device_grant(grant).await
-        }
-        async fn device_grant_by_user_code(
-            &self,
-            user_code: &str,
-            now: UnixTime,
-        ) -> Result<Option<DeviceGrant>, StoreError> {
-            self.check()?;
-            self.inner.device_grant_by_user_code(user_code, now).await
-        }
-        async fn decide_device_grant(
-            &self,
-            user_code: &str,
-            user: &str,
-            approve: bool,
-            now: UnixTime,
-        ) -> Result<bool, StoreError> {
-            self.check()?;
-            self.inner
-                .decide_device_grant(user_code, user, approve, now)
-                .await
-        }
-        async fn poll_device_grant(
-            &self,
-            device_hash: &TokenHash,
-            client_id: &str,
-            now_ms: i64,
-            grace_ms: i64,
-            issue: &DeviceTokens,
-        ) -> Result<DevicePoll, StoreError> {
-            self.check()?;
-            self.inner
-                .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
-                .await
-        }
-    }
-
     const TOKEN: &str = "the-admin-token";
 
     /// The admin router on a local port, over a store the test can take down.
-    async fn serve(token: Option<&str>) -> (String, Arc<Flaky>) {
+    async fn serve(token: Option<&str>) -> (String, Arc<TestStore>) {
         let config = Config::from_toml(
             "[store]\nkind = \"memory\"\n[[clients]]\nid = \"cfg\"\nsecret = \"s\"\n",
         )
         .expect("config");
-        let store = Arc::new(Flaky::default());
+        let store = Arc::new(TestStore::default());
         let edge = Edge::builder(config)
             .store(store.clone())
             .build()
@@ -682,7 +549,7 @@ mod tests {
             .as_str()
             .expect("secret")
             .to_string();
-        store.down.store(true, Ordering::Relaxed);
+        store.set_down(true);
         for (method, path, body) in [
             (reqwest::Method::GET, "/admin/clients", None),
             (
@@ -724,7 +591,7 @@ mod tests {
         assert_eq!(r.status().as_u16(), 503);
 
         // Nothing half-done: back up, the client and its secret are as they were.
-        store.down.store(false, Ordering::Relaxed);
+        store.set_down(false);
         let (status, _, shown) = call(&base, reqwest::Method::GET, "/admin/clients/a", None).await;
         assert_eq!(status, StatusCode::OK);
         assert!(!shown.to_string().contains(&secret));

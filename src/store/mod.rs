@@ -10,6 +10,7 @@
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub mod testing;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]

@@ -4,18 +4,12 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::extract::Request;
 use axum::Router;
 use base64::Engine as _;
-use oauth_edge::store::{
-    ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceTokens, MemoryStore, NewDeviceGrant,
-    NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
-};
-use oauth_edge::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
+use oauth_edge::store::Store;
 use oauth_edge::{Config, Edge, Identity, OAuthEdgeLayer};
 use serde_json::{json, Value};
 
@@ -241,134 +235,6 @@ async fn echo(req: Request) -> axum::Json<Value> {
     }))
 }
 
-/// A store that can be switched off: every call fails with `Unavailable` while `down`.
+/// A store that can be switched off: every call fails with `Unavailable` while it is down.
 /// Stands in for a database that cannot be reached.
-#[derive(Default)]
-pub struct FlakyStore {
-    pub inner: MemoryStore,
-    pub down: AtomicBool,
-}
-
-impl FlakyStore {
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable("switched off by the test".into()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Store for FlakyStore {
-    async fn issue(&self, f: Option<&NewFamily>, t: &[NewToken]) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.issue(f, t).await
-    }
-    async fn find(&self, h: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
-        self.check()?;
-        self.inner.find(h).await
-    }
-    async fn rotate(
-        &self,
-        old: &TokenHash,
-        kind: TokenKind,
-        client_id: &str,
-        now: UnixTime,
-        new: &[NewToken],
-    ) -> Result<Rotation, StoreError> {
-        self.check()?;
-        self.inner.rotate(old, kind, client_id, now, new).await
-    }
-    async fn revoke_family(&self, f: &FamilyId, now: UnixTime) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.revoke_family(f, now).await
-    }
-    async fn revoke_all(
-        &self,
-        c: Option<&str>,
-        u: Option<&str>,
-        now: UnixTime,
-    ) -> Result<Vec<FamilyId>, StoreError> {
-        self.check()?;
-        self.inner.revoke_all(c, u, now).await
-    }
-    async fn purge_expired(&self, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.purge_expired(before, limit).await
-    }
-    async fn server_keys(&self) -> Result<Vec<ServerKey>, StoreError> {
-        self.check()?;
-        self.inner.server_keys().await
-    }
-    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        self.check()?;
-        self.inner.client(id).await
-    }
-    async fn put_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.put_client(c).await
-    }
-    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        self.check()?;
-        self.inner.list_clients().await
-    }
-    async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete_client(id, now).await
-    }
-    async fn issue_code(
-        &self,
-        family: &NewFamily,
-        code: &NewToken,
-        binding: &CodeBinding,
-    ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.issue_code(family, code, binding).await
-    }
-    async fn code_binding(&self, hash: &TokenHash) -> Result<Option<CodeBinding>, StoreError> {
-        self.check()?;
-        self.inner.code_binding(hash).await
-    }
-    async fn put_device_grant(&self, grant: &NewDeviceGrant) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.put_device_grant(grant).await
-    }
-    async fn device_grant_by_user_code(
-        &self,
-        user_code: &str,
-        now: UnixTime,
-    ) -> Result<Option<DeviceGrant>, StoreError> {
-        self.check()?;
-        self.inner.device_grant_by_user_code(user_code, now).await
-    }
-    async fn decide_device_grant(
-        &self,
-        user_code: &str,
-        user: &str,
-        approve: bool,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner
-            .decide_device_grant(user_code, user, approve, now)
-            .await
-    }
-    async fn poll_device_grant(
-        &self,
-        device_hash: &TokenHash,
-        client_id: &str,
-        now_ms: i64,
-        grace_ms: i64,
-        issue: &DeviceTokens,
-    ) -> Result<DevicePoll, StoreError> {
-        self.check()?;
-        self.inner
-            .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
-            .await
-    }
-}
+pub type FlakyStore = oauth_edge::store::testing::TestStore;
