@@ -493,11 +493,20 @@ impl Edge {
     ) -> Result<Authenticated, OAuthError> {
         let presented = credentials::extract(&head.headers, params, Places { query })?;
         let Presented::Bearer { token, id } = &presented else {
-            return self
+            let result = self
                 .inner
                 .clients
                 .authenticate(&presented, allowed, peer)
                 .await;
+            // An endpoint that takes only a Bearer token (NPR's revoke) says so on every 401,
+            // whatever the caller tried (RFC 7235 3.1).
+            return result.map_err(|mut e| {
+                let bearer_only = allowed == [AuthMethod::ClientCredentialsBearer];
+                if bearer_only && e.status() == StatusCode::UNAUTHORIZED {
+                    e.challenge = Some(Challenge::Bearer);
+                }
+                e
+            });
         };
         let fail = || {
             OAuthError::invalid_client("client authentication failed")

@@ -390,11 +390,12 @@ async fn a_registered_query_is_kept_and_the_sole_uri_may_be_omitted() {
         "{loc}"
     );
     let code = back.query()["code"].clone();
-    // Named in the request, so required at the token endpoint.
+    // Named in the request, so required at the token endpoint (a missing required
+    // parameter: invalid_request).
     let (status, body) = exchange(&s, WEB, &code, None, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
+        (400, Some("invalid_request"))
     );
     let (status, _) = exchange(&s, WEB, &code, Some("https://web.example/cb2?keep=1"), None).await;
     assert_eq!(status, 200);

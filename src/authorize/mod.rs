@@ -535,31 +535,39 @@ fn error_redirect(
     state: Option<&str>,
     e: &OAuthError,
 ) -> Response<Bytes> {
+    redirect_to(status, &error_url(edge, npr, target, state, e))
+}
+
+/// Where an error goes back to the client: `{target}?error=…&error_description=…&state=…&iss=…`,
+/// or in NPR's words `{target}?error=…&message=…&state=…`, where a denial is
+/// `error=denied&message=The user has denied the login and access request`.
+fn error_url(edge: &Edge, npr: bool, target: &str, state: Option<&str>, e: &OAuthError) -> String {
+    let mut q: Vec<(&str, &str)> = Vec::new();
     if npr {
-        // NPR: `{redirect_uri}?error={type}&message={description}`, and a denial is
-        // `error=denied&message=The user has denied the login and access request`.
-        let (error, message): (&str, &str) = if e.code == ErrorCode::AccessDenied {
-            ("denied", "The user has denied the login and access request")
+        if e.code == ErrorCode::AccessDenied {
+            q.push(("error", "denied"));
+            q.push((
+                "message",
+                "The user has denied the login and access request",
+            ));
         } else {
-            (e.code.as_str(), &e.description)
-        };
-        let mut q = vec![("error", error), ("message", message)];
+            q.push(("error", e.code.as_str()));
+            q.push(("message", &e.description));
+        }
         if let Some(s) = state {
             q.push(("state", s));
         }
-        return redirect(status, target, &q);
+        return with_query(target, &q);
     }
-    let mut q: Vec<(&str, &str)> = vec![
-        ("error", e.code.as_str()),
-        ("error_description", &e.description),
-    ];
+    q.push(("error", e.code.as_str()));
+    q.push(("error_description", &e.description));
     if let Some(s) = state {
         q.push(("state", s));
     }
     if let Some(iss) = &edge.config().issuer {
         q.push(("iss", iss));
     }
-    redirect(status, target, &q)
+    with_query(target, &q)
 }
 
 impl Edge {
@@ -602,17 +610,14 @@ impl Edge {
                     .unwrap_or_default())
             }
         };
-        let mut q: Vec<(&str, &str)> = vec![
-            ("error", "access_denied"),
-            ("error_description", "the user did not sign in"),
-        ];
-        if let Some(s) = &request.state {
-            q.push(("state", s));
-        }
-        if let Some(iss) = &self.config().issuer {
-            q.push(("iss", iss));
-        }
-        Ok(with_query(&request.target, &q))
+        let e = OAuthError::new(ErrorCode::AccessDenied, "the user did not sign in");
+        Ok(error_url(
+            self,
+            request.npr,
+            &request.target,
+            request.state.as_deref(),
+            &e,
+        ))
     }
 
     fn open_challenge(&self, challenge: &str) -> Result<Pending, OAuthError> {
@@ -1090,20 +1095,38 @@ fn done_page(status: StatusCode, title: &str, message: &str) -> Response<Bytes> 
     )
 }
 
+/// `base` with `q` added to its query, each value percent-encoded (a space as `%20`, which
+/// both form decoding and plain URI decoding read as a space).
 fn with_query(base: &str, q: &[(&str, &str)]) -> String {
-    let mut ser = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in q {
-        ser.append_pair(k, v);
-    }
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    const VALUE: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let pairs: Vec<String> = q
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, VALUE),
+                utf8_percent_encode(v, VALUE)
+            )
+        })
+        .collect();
     let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}{}", ser.finish())
+    format!("{base}{sep}{}", pairs.join("&"))
 }
 
 fn redirect(status: StatusCode, base: &str, q: &[(&str, &str)]) -> Response<Bytes> {
+    redirect_to(status, &with_query(base, q))
+}
+
+fn redirect_to(status: StatusCode, url: &str) -> Response<Bytes> {
     let mut r = Response::new(Bytes::new());
     *r.status_mut() = status;
     let h = r.headers_mut();
-    match HeaderValue::from_str(&with_query(base, q)) {
+    match HeaderValue::from_str(url) {
         Ok(v) => {
             h.insert(header::LOCATION, v);
         }
@@ -1149,7 +1172,7 @@ mod tests {
     fn redirects_keep_the_registered_query() {
         assert_eq!(
             with_query("https://app/cb?x=1", &[("code", "a b"), ("state", "s&t")]),
-            "https://app/cb?x=1&code=a+b&state=s%26t"
+            "https://app/cb?x=1&code=a%20b&state=s%26t"
         );
     }
 }

@@ -43,6 +43,11 @@ pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthErro
             "this client may not use this grant type",
         ));
     }
+    // NPR: "For the `authorization_code` grant type, you are required to pass in the `code`
+    // and `redirect_uri` parameters."
+    if npr && grant_type == "authorization_code" {
+        req.params.require("redirect_uri")?;
+    }
     let issued = match grant_type {
         "authorization_code" => grants::authorization_code(req.edge, client, req.params).await?,
         grants::DEVICE_CODE => {

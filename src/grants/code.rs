@@ -33,7 +33,12 @@ pub(crate) async fn authorization_code(
     // RFC 6749 4.1.3: the same redirect_uri as the authorization request, when it named one.
     match (&binding.redirect_uri, params.get("redirect_uri")) {
         (Some(bound), Some(sent)) if bound == sent => {}
-        (Some(_), _) => {
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is required: the authorization request named one",
+            ))
+        }
+        (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_grant(
                 "redirect_uri does not match the authorization request",
             ))
