@@ -462,9 +462,12 @@ pub(crate) fn forwarding(
     if drop_auth {
         plan.remove.push(header::AUTHORIZATION);
     }
-    let ibm_secret = HeaderName::from_static(IBM_CLIENT_SECRET);
-    if headers.contains_key(&ibm_secret) {
-        plan.remove.push(ibm_secret);
+    // The secret header in any spelling (`_` for `-`, any case): an upstream may read
+    // `x_ibm_client_secret` as the same header.
+    for k in headers.keys() {
+        if same_header(k.as_str(), IBM_CLIENT_SECRET) && !plan.remove.contains(k) {
+            plan.remove.push(k.clone());
+        }
     }
     plan.uri = without_query_secret(uri);
     if let Some(id) = identity {

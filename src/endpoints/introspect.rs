@@ -20,7 +20,12 @@ pub(crate) async fn introspect(req: Request<'_>) -> Result<Response<Bytes>, OAut
             req.peer,
         )
         .await?;
-    let token = req.params.require("token")?;
+    // RFC 7009 2.1 / RFC 7662 2.1: the token is in the body; one in the URI would be logged
+    // by every proxy on the way, so it does not count.
+    let token = req
+        .params
+        .body("token")
+        .ok_or_else(|| OAuthError::invalid_request("missing parameter: token"))?;
     let inactive = || super::ok_json(&json!({ "active": false }));
     let Some(t) = req.edge.token_status(token).await? else {
         return Ok(inactive());

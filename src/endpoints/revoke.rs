@@ -19,7 +19,12 @@ pub(crate) async fn revoke(req: Request<'_>) -> Result<Response<Bytes>, OAuthErr
             req.peer,
         )
         .await?;
-    let token = req.params.require("token")?;
+    // RFC 7009 2.1 / RFC 7662 2.1: the token is in the body; one in the URI would be logged
+    // by every proxy on the way, so it does not count.
+    let token = req
+        .params
+        .body("token")
+        .ok_or_else(|| OAuthError::invalid_request("missing parameter: token"))?;
     // The hint only speeds up a lookup elsewhere; our tokens carry their kind, so every kind
     // is found whatever the hint says (RFC 7009 2.1). A hint naming a kind this endpoint
     // cannot revoke is `unsupported_token_type` (2.2.1).

@@ -27,13 +27,17 @@ pub(super) fn auth_methods(kind: EndpointKind) -> &'static [AuthMethod] {
 /// 500; a store that cannot be reached is 503 `temporarily_unavailable` (one of its codes), as
 /// RFC 7009 2.2.1 asks, so that a client knows the token is still valid.
 pub(super) fn error(e: &OAuthError) -> Response<Bytes> {
-    let mut e = e.clone();
+    let mut mapped = e.clone();
     // `invalid_client` is not in the document's list; its 401 answer is `unauthorized_client`.
-    if e.code == ErrorCode::InvalidClient {
-        e.code = ErrorCode::UnauthorizedClient;
-        e.status = Some(e.status.unwrap_or(StatusCode::UNAUTHORIZED));
+    if mapped.code == ErrorCode::InvalidClient {
+        mapped.code = ErrorCode::UnauthorizedClient;
+        mapped.status = Some(mapped.status.unwrap_or(StatusCode::UNAUTHORIZED));
     }
-    super::rfc::error(&e)
+    let mut resp = super::rfc::error(&mapped);
+    // The challenge is worded from the original error: a Bearer challenge's code must be one
+    // of RFC 6750's (`invalid_token`), which `unauthorized_client` is not.
+    super::rfc::decorate(&mut resp, e);
+    resp
 }
 
 /// `RevokeTokenResponse`.
