@@ -98,7 +98,7 @@ fn query_of(url: &str) -> std::collections::HashMap<String, String> {
 }
 
 async fn sign_in(b: &Browser, shot: Option<&str>) {
-    assert_eq!(b.text("h1").await, "Sign in");
+    b.wait_text("h1", "Sign in").await;
     assert!(
         b.text("main").await.contains("Example App")
             || b.text("main").await.contains("Living Room TV")
@@ -122,7 +122,7 @@ async fn sign_in_consent_redirect_and_token_exchange() {
     sign_in(&b, Some("sign-in.png")).await;
 
     // The consent page: the client, the user, the scopes asked for.
-    assert_eq!(b.text("h1").await, "Allow access?");
+    b.wait_text("h1", "Allow access?").await;
     let main = b.text("main").await;
     assert!(
         main.contains("Example App") && main.contains("alice"),
@@ -136,7 +136,7 @@ async fn sign_in_consent_redirect_and_token_exchange() {
     b.click("button[value=allow]").await;
 
     // Back at the client with a code.
-    assert_eq!(b.text("h1").await, "Back in Example App");
+    b.wait_text("h1", "Back in Example App").await;
     let url = b.current_url().await;
     assert!(url.starts_with(&format!("http://{app}/cb?")), "{url}");
     let q = query_of(&url);
@@ -192,10 +192,10 @@ async fn a_denied_consent_goes_back_with_access_denied() {
 
     b.goto(&authorize_url(&gw, app, "deny-state")).await;
     sign_in(&b, None).await;
-    assert_eq!(b.text("h1").await, "Allow access?");
+    b.wait_text("h1", "Allow access?").await;
     b.click("button[value=deny]").await;
 
-    assert_eq!(b.text("h1").await, "Back in Example App");
+    b.wait_text("h1", "Back in Example App").await;
     let q = query_of(&b.current_url().await);
     assert_eq!(q["error"], "access_denied");
     assert_eq!(q["state"], "deny-state");
@@ -262,7 +262,7 @@ async fn device_flow_approved_in_the_browser_while_the_device_polls() {
     let b = Browser::start().await;
     b.goto(d["verification_uri_complete"].as_str().unwrap())
         .await;
-    assert_eq!(b.text("h1").await, "Connect a device");
+    b.wait_text("h1", "Connect a device").await;
     let shown = d["user_code"].as_str().unwrap();
     let value = b
         .client()
@@ -277,7 +277,7 @@ async fn device_flow_approved_in_the_browser_while_the_device_polls() {
     b.click("button[type=submit]").await;
 
     sign_in(&b, None).await;
-    assert_eq!(b.text("h1").await, "Connect this device?");
+    b.wait_text("h1", "Connect this device?").await;
     let main = b.text("main").await;
     assert!(
         main.contains(shown) && main.contains("Living Room TV"),
@@ -285,7 +285,7 @@ async fn device_flow_approved_in_the_browser_while_the_device_polls() {
     );
     assert!(b.screenshot(shots("device-confirm.png")).await > 10_000);
     b.click("button[value=allow]").await;
-    assert_eq!(b.text("h1").await, "Device connected");
+    b.wait_text("h1", "Device connected").await;
     assert!(b.screenshot(shots("device-done.png")).await > 5_000);
     b.close().await;
 
@@ -404,13 +404,13 @@ address = "{listen}"
 
     // Accepted: the login app's page, then the edge's consent page for its user.
     b.goto(&authorize_url(&gw, app, "handoff")).await;
-    assert_eq!(b.text("h1").await, "Corporate login");
+    b.wait_text("h1", "Corporate login").await;
     b.fill("#who", "bob@corp.example").await;
     b.click("button[value=in]").await;
-    assert_eq!(b.text("h1").await, "Allow access?");
+    b.wait_text("h1", "Allow access?").await;
     assert!(b.text("main").await.contains("bob@corp.example"));
     b.click("button[value=allow]").await;
-    assert_eq!(b.text("h1").await, "Back in Example App");
+    b.wait_text("h1", "Back in Example App").await;
     let q = query_of(&b.current_url().await);
     assert_eq!(q["state"], "handoff");
     let tokens = gw
@@ -436,7 +436,7 @@ address = "{listen}"
     let b = Browser::start().await;
     b.goto(&authorize_url(&gw, app, "no")).await;
     b.click("button[value=out]").await;
-    assert_eq!(b.text("h1").await, "Back in Example App");
+    b.wait_text("h1", "Back in Example App").await;
     let q = query_of(&b.current_url().await);
     assert_eq!(q["error"], "access_denied");
     assert_eq!(q["state"], "no");

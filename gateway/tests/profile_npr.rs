@@ -1785,3 +1785,75 @@ async fn denial_message_is_encoded_as_npr_shows_it() {
         )
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The documented statuses of the APIs behind the edge: 429 with X-RateLimit-*, 503 with
+// Retry-After
+
+/// "The client has exceeded the number of daily calls as per their rate limit. For now, this
+/// only applies to prototype applications and untrusted clients": every answer carries
+/// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`, and over the quota the
+/// answer is 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_client_sees_its_quota_and_then_429() {
+    let extra = r#"
+[[clients]]
+id = "prototype"
+secret = "prototype-secret-0123456789"
+grants = ["client_credentials"]
+scopes = ["listening.readonly"]
+rate_limit = { requests = 2, per = "1d" }
+"#;
+    let (echo, gw) = launch_with(extra, None).await;
+    let token = client_credentials(&gw, ("prototype", "prototype-secret-0123456789")).await;
+    for left in ["1", "0"] {
+        let r = gw.get_bearer("/listening/v2/channels", &token).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "x-ratelimit-limit"), Some("2"));
+        assert_eq!(header(&r, "x-ratelimit-remaining"), Some(left));
+        assert!(header(&r, "x-ratelimit-reset").is_some());
+    }
+    let hits = echo.hits();
+    let r = gw.get_bearer("/listening/v2/channels", &token).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(header(&r, "x-ratelimit-remaining"), Some("0"));
+    assert!(header(&r, "retry-after").is_some());
+    assert_eq!(echo.hits(), hits);
+    // A trusted client is never rate-limited and sees no quota headers.
+    let trusted = client_credentials(&gw, TRUSTED).await;
+    let r = gw.get_bearer("/listening/v2/channels", &trusted).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ratelimit-limit"), None);
+}
+
+/// "The system is undergoing maintenance and we are unable to fulfill this request. Look for a
+/// Retry-After header": switched on through the admin API, the token endpoint and the APIs
+/// answer 503 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_answers_503_with_retry_after() {
+    let (_echo, gw) = launch_with("", Some(ADMIN_TOKEN)).await;
+    let token = client_credentials(&gw, BACKEND).await;
+    let switch = |on: bool| {
+        gw.http
+            .put(format!("http://{}/admin/maintenance", gw.setup.admin))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({ "enabled": on }))
+            .send()
+    };
+    assert_eq!(switch(true).await.unwrap().status(), 200);
+    let r = token_req(&gw, BACKEND, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(header(&r, "retry-after"), Some("300"));
+    let (_, v) = status_json(r).await;
+    assert_eq!(v["error"], "temporarily_unavailable");
+    let r = gw.get_bearer("/listening/v2/channels", &token).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(header(&r, "retry-after"), Some("300"));
+    assert_eq!(switch(false).await.unwrap().status(), 200);
+    assert_eq!(
+        gw.get_bearer("/listening/v2/channels", &token)
+            .await
+            .status(),
+        200
+    );
+}

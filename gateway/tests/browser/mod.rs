@@ -237,13 +237,39 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css:?}: {e}"));
     }
 
-    /// The rendered text of the element matched by `css`, waiting for it to appear.
+    /// The rendered text of the element matched by `css`, waiting for it to appear. An
+    /// element replaced by a navigation while it was read is looked up again.
     pub async fn text(&self, css: &str) -> String {
-        self.element(css)
-            .await
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("text of {css:?}: {e}"))
+        let deadline = Instant::now() + ELEMENT_WITHIN;
+        loop {
+            match self.element(css).await.text().await {
+                Ok(t) => return t,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("text of {css:?}: {e}"),
+            }
+        }
+    }
+
+    /// Waits until the element matched by `css` reads `expected` (after a click, the old page
+    /// may still be showing for a moment), and panics with what it read instead.
+    pub async fn wait_text(&self, css: &str, expected: &str) {
+        let deadline = Instant::now() + ELEMENT_WITHIN;
+        let mut seen = String::new();
+        while Instant::now() < deadline {
+            if let Ok(el) = self.client().find(Locator::Css(css)).await {
+                if let Ok(t) = el.text().await {
+                    if t == expected {
+                        return;
+                    }
+                    seen = t;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css:?} reads {seen:?}, not {expected:?}, after {ELEMENT_WITHIN:?}");
     }
 
     /// The URL of the current page.
