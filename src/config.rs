@@ -286,6 +286,56 @@ pub enum StoreConfig {
         #[serde(default)]
         synchronous: SyncMode,
     },
+    /// PostgreSQL: for several gateway instances sharing one database. Revocations reach
+    /// every instance through `LISTEN/NOTIFY`.
+    Postgres(PostgresConfig),
+}
+
+/// `[store] kind = "postgres"`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// A libpq connection string or URL, e.g. `postgres://oauth_edge@db.internal/oauth_edge`.
+    /// It may hold a password: it is never logged or printed.
+    pub url: Secret,
+    /// The schema the tables live in. Default `public`.
+    #[serde(default = "default_pg_schema")]
+    pub schema: String,
+    /// Most connections in the pool (the listener takes one more). Default 16.
+    #[serde(default = "default_pg_pool")]
+    pub pool_size: u32,
+    /// How long to wait for a connection to open. Default 5 s.
+    #[serde(default = "default_pg_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long a request waits for a pooled connection, and the longest a statement may
+    /// run (`statement_timeout`). Default 2 s.
+    #[serde(default = "default_pg_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &"[redacted]")
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+fn default_pg_schema() -> String {
+    "public".into()
+}
+fn default_pg_pool() -> u32 {
+    16
+}
+fn default_pg_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_pg_timeout() -> Duration {
+    Duration::from_secs(2)
 }
 
 impl Default for StoreConfig {

@@ -183,6 +183,9 @@ async fn open_store(c: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
         StoreConfig::Sqlite { .. } => Err(StoreError::Backend(
             "this build has no SQLite support (feature `sqlite`)".into(),
         )),
+        StoreConfig::Postgres(_) => Err(StoreError::Backend(
+            "this build has no PostgreSQL support (feature `postgres`)".into(),
+        )),
     }
 }
 

@@ -301,6 +301,23 @@ pub enum DevicePoll {
     Approved(DeviceGrant),
 }
 
+/// What a store that several instances share reports about revocations made by any of them
+/// ([`Store::notices`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// `family` was revoked (durably), at `at_ms` milliseconds since the epoch by the revoking
+    /// instance's clock (for the propagation-delay metric).
+    Revoked {
+        /// The family.
+        family: FamilyId,
+        /// When the revocation was committed.
+        at_ms: i64,
+    },
+    /// The channel was down for a while and is back: revocations may have been missed, so
+    /// everything cached must be forgotten.
+    Gap,
+}
+
 /// The storage the edge needs.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -411,4 +428,12 @@ pub trait Store: Send + Sync + 'static {
         grace_ms: i64,
         issue: &DeviceTokens,
     ) -> Result<DevicePoll, StoreError>;
+
+    /// Revocations made through this store by every instance that shares it (this one
+    /// included), as they are committed: every family revoked by `revoke_family`,
+    /// `revoke_all`, `delete_client` or a replayed `rotate`. `None` for a store only this
+    /// process uses (memory, SQLite), where the edge sees every revocation itself.
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
+        None
+    }
 }
