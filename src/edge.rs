@@ -142,7 +142,8 @@ impl EdgeBuilder {
         }
         let profiles = config.profiles.iter().map(Profile::from_config).collect();
         let routes = RouteTable::new(&config);
-        Ok(Edge {
+        let notices = store.notices();
+        let edge = Edge {
             inner: Arc::new(Inner {
                 pages: crate::authorize::Pages::new(codec.signing_key().bytes()),
                 maintenance: std::sync::atomic::AtomicBool::new(config.maintenance.enabled),
@@ -159,8 +160,46 @@ impl EdgeBuilder {
                 metrics: Default::default(),
                 config,
             }),
-        })
+        };
+        if let Some(rx) = notices {
+            listen(Arc::downgrade(&edge.inner), rx);
+        }
+        Ok(edge)
     }
+}
+
+/// Applies the store's notices to this instance's cache until the edge is dropped: a family
+/// revoked elsewhere is refused here on the next request; after a gap in the channel the
+/// whole cache is emptied (the cache TTL bounds what a missed notice could let through).
+fn listen(
+    inner: std::sync::Weak<Inner>,
+    mut rx: tokio::sync::broadcast::Receiver<crate::store::Notice>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    tokio::spawn(async move {
+        loop {
+            let notice = rx.recv().await;
+            let Some(inner) = inner.upgrade() else { break };
+            match notice {
+                Ok(crate::store::Notice::Revoked { family, at_ms }) => {
+                    inner.cache.revoke_family(family, None).await;
+                    let now_ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(at_ms);
+                    inner.metrics.propagated(now_ms - at_ms);
+                }
+                Ok(crate::store::Notice::Gap) | Err(RecvError::Lagged(_)) => {
+                    inner.cache.clear();
+                    inner.metrics.notice_gap();
+                    tracing::warn!(
+                        "revocation notices were interrupted; the token cache was emptied"
+                    );
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 async fn open_store(c: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {

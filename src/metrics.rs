@@ -63,6 +63,24 @@ pub struct Metrics {
     issued: Mutex<BTreeMap<String, u64>>,
     revocations: AtomicU64,
     auth_failures: [AtomicU64; AuthFailure::ALL.len()],
+    notice_gaps: AtomicU64,
+    propagation: Mutex<Propagation>,
+}
+
+/// Upper bounds, in seconds, of the propagation-delay histogram's buckets.
+pub const PROPAGATION_BUCKETS: [f64; 11] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0,
+];
+
+/// How long revocations took from their commit to this instance's cache, as a histogram.
+#[derive(Debug, Default, Clone)]
+pub struct Propagation {
+    /// Count per bucket of [`PROPAGATION_BUCKETS`] (not cumulative), then the overflow.
+    pub buckets: [u64; PROPAGATION_BUCKETS.len() + 1],
+    /// Sum of the delays, in seconds.
+    pub sum: f64,
+    /// Number of delays observed.
+    pub count: u64,
 }
 
 impl Metrics {
@@ -73,6 +91,35 @@ impl Metrics {
 
     pub(crate) fn revoked(&self, families: u64) {
         self.revocations.fetch_add(families, Ordering::Relaxed);
+    }
+
+    pub(crate) fn notice_gap(&self) {
+        self.notice_gaps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn propagated(&self, delay_ms: i64) {
+        let secs = delay_ms.max(0) as f64 / 1000.0;
+        let i = PROPAGATION_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(PROPAGATION_BUCKETS.len());
+        let mut p = self.propagation.lock().unwrap_or_else(|e| e.into_inner());
+        p.buckets[i] += 1;
+        p.sum += secs;
+        p.count += 1;
+    }
+
+    /// Times the store's notification channel dropped and came back (the cache was emptied).
+    pub fn notice_gaps(&self) -> u64 {
+        self.notice_gaps.load(Ordering::Relaxed)
+    }
+
+    /// The observed delays from a revocation's commit to its notice here.
+    pub fn propagation(&self) -> Propagation {
+        self.propagation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn auth_failed(&self, reason: AuthFailure) {

@@ -81,6 +81,46 @@ impl Metrics {
         out.push_str("# HELP oauth_edge_revocations_total Grant families revoked.\n");
         out.push_str("# TYPE oauth_edge_revocations_total counter\n");
         let _ = writeln!(out, "oauth_edge_revocations_total {}", em.revocations());
+        out.push_str(
+            "# HELP oauth_edge_revocation_propagation_seconds From a revocation's commit (on any instance) to its notice here.\n",
+        );
+        out.push_str("# TYPE oauth_edge_revocation_propagation_seconds histogram\n");
+        let p = em.propagation();
+        let mut cumulative = 0;
+        for (le, n) in oauth_edge::metrics::PROPAGATION_BUCKETS
+            .iter()
+            .zip(p.buckets.iter())
+        {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "oauth_edge_revocation_propagation_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "oauth_edge_revocation_propagation_seconds_bucket{{le=\"+Inf\"}} {}",
+            p.count
+        );
+        let _ = writeln!(
+            out,
+            "oauth_edge_revocation_propagation_seconds_sum {}",
+            p.sum
+        );
+        let _ = writeln!(
+            out,
+            "oauth_edge_revocation_propagation_seconds_count {}",
+            p.count
+        );
+        out.push_str(
+            "# HELP oauth_edge_notification_gaps_total Times the store's revocation channel dropped and came back (the cache was emptied).\n",
+        );
+        out.push_str("# TYPE oauth_edge_notification_gaps_total counter\n");
+        let _ = writeln!(
+            out,
+            "oauth_edge_notification_gaps_total {}",
+            em.notice_gaps()
+        );
         out.push_str("# HELP oauth_edge_auth_failures_total Authentication failures, by reason.\n");
         out.push_str("# TYPE oauth_edge_auth_failures_total counter\n");
         for (reason, n) in em.auth_failures() {

@@ -19,6 +19,7 @@ pub struct TestStore<S = MemoryStore> {
     down: AtomicBool,
     finds: AtomicUsize,
     find_delay: Option<Duration>,
+    notices: Option<tokio::sync::broadcast::Sender<Notice>>,
     _keep: Option<Box<dyn Any + Send + Sync>>,
 }
 
@@ -36,6 +37,7 @@ impl<S: Store> TestStore<S> {
             down: AtomicBool::new(false),
             finds: AtomicUsize::new(0),
             find_delay: None,
+            notices: None,
             _keep: None,
         }
     }
@@ -50,6 +52,20 @@ impl<S: Store> TestStore<S> {
     pub fn with_find_delay(mut self, delay: Duration) -> Self {
         self.find_delay = Some(delay);
         self
+    }
+
+    /// Gives the store a notification channel, as a store shared by several instances has:
+    /// what [`TestStore::notify`] sends, edges built on this store hear.
+    pub fn with_notices(mut self) -> Self {
+        self.notices = Some(tokio::sync::broadcast::channel(64).0);
+        self
+    }
+
+    /// Sends `notice` to every edge built on this store (see [`TestStore::with_notices`]).
+    pub fn notify(&self, notice: Notice) {
+        if let Some(tx) = &self.notices {
+            let _ = tx.send(notice);
+        }
     }
 
     /// Switches the store off (`true`) or on.
@@ -187,5 +203,8 @@ impl<S: Store> Store for TestStore<S> {
         self.inner
             .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
             .await
+    }
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
+        self.notices.as_ref().map(|tx| tx.subscribe())
     }
 }
