@@ -76,6 +76,9 @@ pub struct Config {
     /// Maintenance mode: every endpoint and route answers 503 with `Retry-After`.
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    /// Deleting expired tokens, codes and device grants.
+    #[serde(default)]
+    pub housekeeping: HousekeepingConfig,
     /// The gateway's own settings; read by the `oauth-edge` binary, ignored here.
     #[serde(default)]
     pub gateway: Option<toml::Table>,
@@ -97,6 +100,7 @@ impl Default for Config {
             authorization: AuthorizationConfig::default(),
             device: DeviceConfig::default(),
             maintenance: MaintenanceConfig::default(),
+            housekeeping: HousekeepingConfig::default(),
             gateway: None,
         }
     }
@@ -230,6 +234,30 @@ impl Default for MaintenanceConfig {
         MaintenanceConfig {
             enabled: false,
             retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Deleting what has expired, so the store does not grow without end: every `interval`, up
+/// to `batches` batches of `batch` rows, each its own short transaction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HousekeepingConfig {
+    /// How often. `"0s"` turns it off (another instance, or a cron job, does it). Default 1 min.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Rows per batch. Default 1000.
+    pub batch: u32,
+    /// Most batches per round. Default 20.
+    pub batches: u32,
+}
+
+impl Default for HousekeepingConfig {
+    fn default() -> Self {
+        HousekeepingConfig {
+            interval: Duration::from_secs(60),
+            batch: 1000,
+            batches: 20,
         }
     }
 }

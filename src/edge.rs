@@ -164,6 +164,9 @@ impl EdgeBuilder {
         if let Some(rx) = notices {
             listen(Arc::downgrade(&edge.inner), rx);
         }
+        if !edge.inner.config.housekeeping.interval.is_zero() {
+            housekeeping(Arc::downgrade(&edge.inner));
+        }
         Ok(edge)
     }
 }
@@ -197,6 +200,45 @@ fn listen(
                     );
                 }
                 Err(RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+/// Deletes expired tokens, codes and device grants in bounded batches, every
+/// `housekeeping.interval`, until the edge is dropped.
+fn housekeeping(inner: std::sync::Weak<Inner>) {
+    tokio::spawn(async move {
+        let Some(interval) = inner.upgrade().map(|i| i.config.housekeeping.interval) else {
+            return;
+        };
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = inner.upgrade() else { break };
+            let (batch, batches) = (
+                inner.config.housekeeping.batch.max(1),
+                inner.config.housekeeping.batches.max(1),
+            );
+            let mut deleted = 0u64;
+            for _ in 0..batches {
+                match inner.store.purge_expired(crate::unix_now(), batch).await {
+                    Ok(n) => {
+                        deleted += n;
+                        if n < u64::from(batch) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "housekeeping: the store could not purge");
+                        break;
+                    }
+                }
+            }
+            if deleted > 0 {
+                tracing::debug!(deleted, "housekeeping: expired tokens deleted");
             }
         }
     });
