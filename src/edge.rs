@@ -264,6 +264,9 @@ async fn open_store(c: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
         StoreConfig::Sqlite { .. } => Err(StoreError::Backend(
             "this build has no SQLite support (feature `sqlite`)".into(),
         )),
+        #[cfg(feature = "postgres")]
+        StoreConfig::Postgres(pg) => Ok(Arc::new(crate::store::PostgresStore::connect(pg).await?)),
+        #[cfg(not(feature = "postgres"))]
         StoreConfig::Postgres(_) => Err(StoreError::Backend(
             "this build has no PostgreSQL support (feature `postgres`)".into(),
         )),

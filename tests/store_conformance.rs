@@ -97,6 +97,92 @@ mod sqlite_store {
     }
 }
 
+#[cfg(feature = "postgres")]
+store_suite!(postgres, async { pg_store::fresh().await });
+
+/// PostgreSQL stores for the tests: each in a schema of its own (`test_<random hex>`), in the
+/// database `OAUTH_EDGE_TEST_POSTGRES` names (default `postgres://postgres@127.0.0.1:5432/test`),
+/// dropped when the store is.
+#[cfg(feature = "postgres")]
+mod pg_store {
+    use std::time::Duration;
+
+    use oauth_edge::config::PostgresConfig;
+    use oauth_edge::Secret;
+
+    use super::*;
+
+    pub(crate) fn url() -> String {
+        std::env::var("OAUTH_EDGE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    pub(crate) fn config_at(url: &str, schema: &str) -> PostgresConfig {
+        PostgresConfig {
+            url: Secret::new(url),
+            schema: schema.into(),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub(crate) fn config(schema: &str) -> PostgresConfig {
+        config_at(&url(), schema)
+    }
+
+    /// A schema name no other test uses.
+    pub(crate) fn fresh_schema() -> String {
+        format!("test_{}", FamilyId::random().to_hex())
+    }
+
+    /// A plain connection to the test database, for what the store does not offer.
+    pub(crate) async fn admin() -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database (OAUTH_EDGE_TEST_POSTGRES)");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// Drops its schema when dropped, on a thread and runtime of its own (a `Drop` cannot
+    /// await, and the test's runtime may be shutting down).
+    pub(crate) struct DropSchema(pub(crate) String);
+
+    impl Drop for DropSchema {
+        fn drop(&mut self) {
+            let schema = self.0.clone();
+            let dropper = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    admin()
+                        .await
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .await
+                })
+            });
+            if let Ok(Err(e)) = dropper.join() {
+                eprintln!("could not drop test schema {}: {e}", self.0);
+            }
+        }
+    }
+
+    pub(crate) async fn connect(schema: &str) -> PostgresStore {
+        PostgresStore::connect(&config(schema))
+            .await
+            .expect("connect to the test database (OAUTH_EDGE_TEST_POSTGRES)")
+    }
+
+    pub(crate) async fn fresh() -> Arc<dyn Store> {
+        let schema = fresh_schema();
+        let store = connect(&schema).await;
+        Arc::new(oauth_edge::store::testing::TestStore::new(store).keeping(DropSchema(schema)))
+    }
+}
+
 mod cases {
     use super::*;
 
@@ -2323,6 +2409,443 @@ mod sqlite_file {
             assert_eq!(n, 1, "{table}");
         }
         drop(s);
+    }
+}
+
+/// What only a store shared by several instances shows: revocation notices, races between
+/// instances, and migrations.
+#[cfg(feature = "postgres")]
+mod postgres_only {
+    use std::time::Duration;
+
+    use tokio::sync::broadcast;
+
+    use super::pg_store::{admin, config, config_at, connect, fresh_schema, url, DropSchema};
+    use super::*;
+
+    const NOW: UnixTime = 1_700_000_000;
+
+    fn family(client: &str, user: &str) -> NewFamily {
+        NewFamily {
+            id: FamilyId::random(),
+            client_id: client.into(),
+            user: Some(user.into()),
+            grant_type: "password".into(),
+            created_at: NOW,
+        }
+    }
+
+    fn token(name: &str, kind: TokenKind, f: &NewFamily) -> NewToken {
+        NewToken {
+            hash: TokenHash::of(name),
+            kind,
+            family: f.id,
+            scopes: Scopes::parse("read").expect("scopes"),
+            issued_at: NOW,
+            expires_at: Some(NOW + 3600),
+        }
+    }
+
+    /// Writes a family of `client` for `user` with one refresh token named `name`.
+    async fn grant(
+        s: &PostgresStore,
+        client: &str,
+        user: &str,
+        name: &str,
+    ) -> (NewFamily, NewToken) {
+        let f = family(client, user);
+        let t = token(name, TokenKind::Refresh, &f);
+        s.issue(Some(&f), std::slice::from_ref(&t))
+            .await
+            .expect("issue");
+        (f, t)
+    }
+
+    /// The next notice, within `wait`.
+    async fn next(rx: &mut broadcast::Receiver<Notice>, wait: Duration) -> Notice {
+        tokio::time::timeout(wait, rx.recv())
+            .await
+            .expect("a notice in time")
+            .expect("the channel is open")
+    }
+
+    async fn revoked(rx: &mut broadcast::Receiver<Notice>) -> FamilyId {
+        match next(rx, Duration::from_secs(1)).await {
+            Notice::Revoked { family, at_ms } => {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_millis() as i64;
+                assert!(
+                    (now_ms - 5_000..=now_ms).contains(&at_ms),
+                    "{at_ms} vs {now_ms}"
+                );
+                family
+            }
+            other => panic!("expected a revocation, got {other:?}"),
+        }
+    }
+
+    /// The next `n` revocations, which both receivers must hear, sorted.
+    async fn both(
+        a: &mut broadcast::Receiver<Notice>,
+        b: &mut broadcast::Receiver<Notice>,
+        n: usize,
+    ) -> Vec<FamilyId> {
+        let (mut on_a, mut on_b) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            on_a.push(revoked(a).await);
+            on_b.push(revoked(b).await);
+        }
+        on_a.sort();
+        on_b.sort();
+        assert_eq!(on_a, on_b, "both stores hear the same");
+        on_a
+    }
+
+    async fn quiet(rx: &mut broadcast::Receiver<Notice>) {
+        let r = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+        assert!(r.is_err(), "expected no notice, got {r:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_revocation_is_heard_by_every_store_on_the_schema() {
+        let schema = fresh_schema();
+        let _drop = DropSchema(schema.clone());
+        let a = connect(&schema).await;
+        let b = connect(&schema).await;
+        let other_schema = fresh_schema();
+        let _drop_other = DropSchema(other_schema.clone());
+        let elsewhere = connect(&other_schema).await;
+        assert_eq!(a.channel(), format!("oauth_edge_revocations_{schema}"));
+        let mut on_a = a.notices().expect("a shared store has notices");
+        let mut on_b = b.notices().expect("a shared store has notices");
+        let mut on_elsewhere = elsewhere.notices().expect("notices");
+
+        // revoke_family: heard by both, once; a second revocation is not news.
+        let (f1, _) = grant(&a, "app", "alice", "n-1").await;
+        a.revoke_family(&f1.id, NOW).await.expect("revoke");
+        assert_eq!(both(&mut on_a, &mut on_b, 1).await, [f1.id]);
+        a.revoke_family(&f1.id, NOW).await.expect("revoke again");
+        quiet(&mut on_b).await;
+
+        // revoke_all: one notice per family newly revoked.
+        let (f2, _) = grant(&a, "app", "bob", "n-2").await;
+        let (f3, _) = grant(&a, "app", "bob", "n-3").await;
+        let (f4, _) = grant(&a, "other", "bob", "n-4").await;
+        let got = b
+            .revoke_all(Some("app"), Some("bob"), NOW)
+            .await
+            .expect("revoke_all");
+        let mut expected = vec![f2.id, f3.id];
+        expected.sort();
+        assert_eq!(got, expected);
+        assert_eq!(both(&mut on_a, &mut on_b, 2).await, expected);
+        quiet(&mut on_a).await;
+
+        // delete_client, even of a client the store does not keep.
+        assert!(!a.delete_client("other", NOW).await.expect("delete"));
+        assert_eq!(both(&mut on_a, &mut on_b, 1).await, [f4.id]);
+
+        // A replayed rotation.
+        let (f5, refresh) = grant(&b, "app", "carol", "n-5").await;
+        let next_token = token("n-5-next", TokenKind::Refresh, &f5);
+        let r = a
+            .rotate(
+                &refresh.hash,
+                TokenKind::Refresh,
+                "app",
+                NOW + 1,
+                std::slice::from_ref(&next_token),
+            )
+            .await
+            .expect("rotate");
+        assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+        quiet(&mut on_a).await;
+        let r = b
+            .rotate(&refresh.hash, TokenKind::Refresh, "app", NOW + 2, &[])
+            .await
+            .expect("rotate");
+        assert_eq!(r, Rotation::Replayed(f5.id));
+        assert_eq!(both(&mut on_a, &mut on_b, 1).await, [f5.id]);
+        quiet(&mut on_b).await;
+
+        // Another schema hears none of it.
+        quiet(&mut on_elsewhere).await;
+        drop(elsewhere);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_listener_reconnects_reports_a_gap_and_hears_again() {
+        let schema = fresh_schema();
+        let _drop = DropSchema(schema.clone());
+        let a = connect(&schema).await;
+        // B's connections carry a name of their own, so only its listener is killed.
+        let app_name = format!("lost_{}", &schema[5..15]);
+        let sep = if url().contains('?') { '&' } else { '?' };
+        let b = PostgresStore::connect(&config_at(
+            &format!("{}{sep}application_name={app_name}", url()),
+            &schema,
+        ))
+        .await
+        .expect("connect");
+        let mut rx = b.notices().expect("notices");
+
+        let (f1, _) = grant(&a, "app", "alice", "gap-1").await;
+        a.revoke_family(&f1.id, NOW).await.expect("revoke");
+        assert_eq!(revoked(&mut rx).await, f1.id);
+
+        let killed: i64 = admin()
+            .await
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name = $1 AND query LIKE 'LISTEN%' || $2 || '%'",
+                &[&app_name, &b.channel()],
+            )
+            .await
+            .expect("terminate")
+            .get(0);
+        assert_eq!(killed, 1, "exactly B's listener");
+
+        assert_eq!(
+            next(&mut rx, Duration::from_secs(5)).await,
+            Notice::Gap,
+            "after reconnecting, B says it may have missed revocations"
+        );
+        let (f2, _) = grant(&a, "app", "alice", "gap-2").await;
+        a.revoke_family(&f2.id, NOW).await.expect("revoke");
+        assert_eq!(revoked(&mut rx).await, f2.id, "and hears them again");
+        // The store itself kept working throughout.
+        assert!(
+            b.find(&TokenHash::of("gap-2"))
+                .await
+                .expect("find")
+                .expect("stored")
+                .revoked
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_stores_rotating_one_refresh_token_have_exactly_one_winner() {
+        const N: usize = 10;
+        let schema = fresh_schema();
+        let _drop = DropSchema(schema.clone());
+        let a = Arc::new(connect(&schema).await);
+        let b = Arc::new(connect(&schema).await);
+        let (f, refresh) = grant(&a, "app", "alice", "race-refresh").await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(N));
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let barrier = barrier.clone();
+            let new = token(&format!("race-new-{i}"), TokenKind::Refresh, &f);
+            let old = refresh.hash;
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                s.rotate(
+                    &old,
+                    TokenKind::Refresh,
+                    "app",
+                    NOW + 1,
+                    std::slice::from_ref(&new),
+                )
+                .await
+            }));
+        }
+        let (mut rotated, mut replayed, mut dead) = (0, 0, 0);
+        for t in tasks {
+            match t.await.expect("join").expect("rotate") {
+                Rotation::Rotated(_) => rotated += 1,
+                Rotation::Replayed(id) => {
+                    assert_eq!(id, f.id);
+                    replayed += 1;
+                }
+                Rotation::Dead => dead += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((rotated, replayed, dead), (1, 1, N - 2));
+
+        // And a device approval is redeemed by exactly one poll across both stores.
+        let grant = NewDeviceGrant {
+            device_hash: TokenHash::of("race-device"),
+            user_code: "BCDFGHJK".into(),
+            client_id: "tv".into(),
+            scopes: Scopes::parse("read").expect("scopes"),
+            interval: 5,
+            created_at: NOW,
+            expires_at: NOW + 600,
+        };
+        a.put_device_grant(&grant).await.expect("put");
+        assert!(b
+            .decide_device_grant("BCDFGHJK", "alice", true, NOW + 1)
+            .await
+            .expect("decide"));
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let hash = grant.device_hash;
+            tasks.push(tokio::spawn(async move {
+                s.poll_device_grant(
+                    &hash,
+                    "tv",
+                    NOW * 1000 + 10_000,
+                    5000,
+                    &cases::fresh_tokens(),
+                )
+                .await
+            }));
+        }
+        let (mut approved, mut other) = (0, 0);
+        for t in tasks {
+            match t.await.expect("join").expect("poll") {
+                DevicePoll::Approved(g) => {
+                    assert_eq!(g.user.as_deref(), Some("alice"));
+                    approved += 1;
+                }
+                DevicePoll::Redeemed | DevicePoll::SlowDown => other += 1,
+                p => panic!("unexpected {p:?}"),
+            }
+        }
+        assert_eq!((approved, other), (1, N - 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migrations_are_idempotent_and_concurrent_first_connects_agree() {
+        let schema = fresh_schema();
+        let _drop = DropSchema(schema.clone());
+        let cfg = config(&schema);
+        let (a, b, m) = tokio::join!(
+            PostgresStore::connect(&cfg),
+            PostgresStore::connect(&cfg),
+            PostgresStore::migrate(&cfg)
+        );
+        let (a, b) = (a.expect("connect a"), b.expect("connect b"));
+        assert_eq!(m.expect("migrate"), PostgresStore::SCHEMA_VERSION);
+        assert_eq!(
+            PostgresStore::migrate(&cfg).await.expect("again"),
+            PostgresStore::SCHEMA_VERSION
+        );
+        let versions: Vec<i32> = admin()
+            .await
+            .query(
+                &format!("SELECT version FROM \"{schema}\".oauth_edge_migrations ORDER BY version"),
+                &[],
+            )
+            .await
+            .expect("versions")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let expected: Vec<i32> = (1..=PostgresStore::SCHEMA_VERSION as i32).collect();
+        assert_eq!(versions, expected, "each migration applied once");
+
+        // Both stores work on the one schema.
+        let (f, t) = grant(&a, "app", "alice", "migrated").await;
+        assert_eq!(
+            b.find(&t.hash).await.expect("find").expect("stored").family,
+            f.id
+        );
+        let (ka, kb) = tokio::join!(a.server_keys(), b.server_keys());
+        assert_eq!(ka.expect("keys")[0].bytes(), kb.expect("keys")[0].bytes());
+
+        // A schema newer than this build is refused.
+        admin()
+            .await
+            .batch_execute(&format!(
+                "INSERT INTO \"{schema}\".oauth_edge_migrations (version) VALUES (999)"
+            ))
+            .await
+            .expect("insert");
+        let e = PostgresStore::connect(&cfg)
+            .await
+            .expect_err("newer schema");
+        assert!(matches!(e, StoreError::Backend(_)), "{e:?}");
+        assert!(matches!(
+            PostgresStore::migrate(&cfg).await,
+            Err(StoreError::Backend(_))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_database_is_unavailable_and_the_password_stays_secret() {
+        let mut cfg = config_at("postgres://postgres:hunter2@127.0.0.1:1/test", "public");
+        cfg.connect_timeout = Duration::from_secs(2);
+        let e = PostgresStore::connect(&cfg)
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        assert!(!format!("{e} {e:?} {cfg:?}").contains("hunter2"));
+        let e = PostgresStore::migrate(&cfg)
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        assert!(!format!("{e} {e:?}").contains("hunter2"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_past_the_timeout_is_unavailable() {
+        let schema = fresh_schema();
+        let _drop = DropSchema(schema.clone());
+        let mut cfg = config(&schema);
+        cfg.timeout = Duration::from_millis(300);
+        let s = PostgresStore::connect(&cfg).await.expect("connect");
+        let (f, refresh) = grant(&s, "app", "alice", "slow").await;
+        // Another session holds the family's row lock: the rotation waits past
+        // statement_timeout and is cancelled (57014).
+        let mut holder = admin().await;
+        let tx = holder.transaction().await.expect("begin");
+        tx.execute(
+            &format!("SELECT 1 FROM \"{schema}\".families WHERE id = $1 FOR UPDATE"),
+            &[&&f.id.0[..]],
+        )
+        .await
+        .expect("lock");
+        let e = s
+            .rotate(&refresh.hash, TokenKind::Refresh, "app", NOW + 1, &[])
+            .await
+            .expect_err("timed out");
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        tx.rollback().await.expect("rollback");
+        // Nothing was consumed, and the store works again.
+        let r = s
+            .rotate(&refresh.hash, TokenKind::Refresh, "app", NOW + 1, &[])
+            .await
+            .expect("rotate");
+        assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_store_stops_its_listener() {
+        let schema = fresh_schema();
+        let _drop = DropSchema(schema.clone());
+        let s = connect(&schema).await;
+        let channel = s.channel().to_owned();
+        let listeners = || async {
+            let n: i64 = admin()
+                .await
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN \"' || $1 || '\"'",
+                    &[&channel],
+                )
+                .await
+                .expect("count")
+                .get(0);
+            n
+        };
+        assert_eq!(listeners().await, 1);
+        let rx = s.notices().expect("notices");
+        drop(s);
+        let mut n = 1;
+        for _ in 0..50 {
+            n = listeners().await;
+            if n == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(n, 0, "the listener connection closed");
+        drop(rx);
     }
 }
 

@@ -204,7 +204,12 @@ impl<S: Store> Store for TestStore<S> {
             .poll_device_grant(device_hash, client_id, now_ms, grace_ms, issue)
             .await
     }
+    /// The test's own channel when it has one ([`TestStore::with_notices`]), else the wrapped
+    /// store's.
     fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
-        self.notices.as_ref().map(|tx| tx.subscribe())
+        match &self.notices {
+            Some(tx) => Some(tx.subscribe()),
+            None => self.inner.notices(),
+        }
     }
 }
