@@ -30,11 +30,16 @@ pub(crate) fn run(config: Config, settings: Settings) -> ExitCode {
 }
 
 fn build(config: Config, settings: Settings) -> Result<Server, Box<dyn std::error::Error>> {
-    // The edge opens its store once, here; its work later runs on pingora's runtimes.
-    let edge = tokio::runtime::Builder::new_current_thread()
+    // The edge opens its store here; its request work later runs on pingora's runtimes. Its
+    // background tasks (revocation notices from other instances, housekeeping) run on this
+    // runtime, which therefore lives as long as the process.
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("oauth-edge-background")
         .enable_all()
-        .build()?
-        .block_on(Edge::new(config))?;
+        .build()?;
+    let edge = background.block_on(Edge::new(config))?;
+    Box::leak(Box::new(background));
 
     let threads = settings
         .threads
