@@ -187,20 +187,47 @@ fn admission(c: &mut Criterion) {
 }
 
 fn sqlite(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = format!(
         "[store]\nkind = \"sqlite\"\npath = \"{}\"\nsynchronous = \"full\"",
         dir.path().join("bench.db").display()
     );
-    let (cfg, secret) = config(&store);
+    store_group(c, "sqlite", &store);
+}
+
+/// The same on PostgreSQL (`OAUTH_EDGE_TEST_POSTGRES`, default the local `test` database),
+/// in a schema of its own, dropped afterwards.
+#[cfg(feature = "postgres")]
+fn postgres(c: &mut Criterion) {
+    let url = std::env::var("OAUTH_EDGE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("bench_{}", std::process::id());
+    let store = format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"");
+    store_group(c, "postgres", &store);
+    let _ = std::process::Command::new("psql")
+        .args([
+            &url,
+            "-q",
+            "-c",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        ])
+        .output();
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres(_: &mut Criterion) {}
+
+/// Issuance and revocation throughput on one store, one at a time and 32 at once.
+fn store_group(c: &mut Criterion, name: &str, store: &str) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cfg, secret) = config(store);
     let edge = rt.block_on(Edge::new(cfg)).unwrap();
     let issuer = std::sync::Arc::new(Issuer::new(edge, &secret));
 
-    let mut g = c.benchmark_group("sqlite");
+    let mut g = c.benchmark_group(name);
     g.sample_size(20).measurement_time(Duration::from_secs(8));
     for concurrency in [1usize, 32] {
         g.throughput(Throughput::Elements(concurrency as u64));
@@ -254,5 +281,5 @@ fn sqlite(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, admission, sqlite);
+criterion_group!(benches, admission, sqlite, postgres);
 criterion_main!(benches);
