@@ -15,16 +15,16 @@ pub(crate) async fn authorization_code(
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
-    let presented = params.require("code")?;
     let invalid = || OAuthError::invalid_grant("invalid authorization code");
-    let (kind, hash) = edge.codec().verify(presented).map_err(|_| invalid())?;
-    if kind != TokenKind::Code {
-        return Err(invalid());
-    }
-    let record = edge.store().find(&hash).await?.ok_or_else(invalid)?;
-    if *record.client_id != *client.id {
-        return Err(invalid());
-    }
+    let (hash, record) = super::presented(
+        edge,
+        client,
+        params,
+        "code",
+        TokenKind::Code,
+        "invalid authorization code",
+    )
+    .await?;
     let binding = edge
         .store()
         .code_binding(&hash)

@@ -117,6 +117,30 @@ pub(crate) async fn issue(edge: &Edge, client: &Client, d: Decision) -> Result<I
     issued.ok_or_else(|| OAuthError::new(crate::error::ErrorCode::ServerError, "not issued"))
 }
 
+/// The token a grant presents in `param`: it must be a token of ours of `kind`, known to the
+/// store, and issued to `client`. Anything else is `invalid_grant` saying `invalid`, alike, so
+/// the answer tells nothing about another client's tokens.
+pub(crate) async fn presented(
+    edge: &Edge,
+    client: &Client,
+    params: &Params,
+    param: &'static str,
+    kind: TokenKind,
+    invalid: &'static str,
+) -> Result<(crate::tokens::TokenHash, crate::store::TokenRecord), OAuthError> {
+    let token = params.require(param)?;
+    let refuse = || OAuthError::invalid_grant(invalid);
+    let (k, hash) = edge.codec().verify(token).map_err(|_| refuse())?;
+    if k != kind {
+        return Err(refuse());
+    }
+    let record = edge.store().find(&hash).await?.ok_or_else(refuse)?;
+    if *record.client_id != *client.id {
+        return Err(refuse());
+    }
+    Ok((hash, record))
+}
+
 /// Consumes the single-use token `hash` of `kind` (a refresh token, a code) for `client` and
 /// writes `d`'s tokens into `family`, as one atomic step in the store (`Store::rotate`).
 /// `Ok(Err(outcome))` when nothing was written, with what the store found instead.

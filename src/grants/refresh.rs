@@ -15,18 +15,18 @@ pub(crate) async fn refresh(
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
-    let presented = params.require("refresh_token")?;
     let invalid = || OAuthError::invalid_grant("invalid refresh token");
-    let (kind, hash) = edge.codec().verify(presented).map_err(|_| invalid())?;
-    if kind != TokenKind::Refresh {
-        return Err(invalid());
-    }
     // Read the record for its scopes and owner; the rotation below re-checks everything
     // that can change, atomically.
-    let record = edge.store().find(&hash).await?.ok_or_else(invalid)?;
-    if *record.client_id != *client.id {
-        return Err(invalid());
-    }
+    let (hash, record) = super::presented(
+        edge,
+        client,
+        params,
+        "refresh_token",
+        TokenKind::Refresh,
+        "invalid refresh token",
+    )
+    .await?;
     let scopes = super::requested_scopes(params, &record.scopes, &record.scopes)?;
     let d = Decision {
         user: record.user.clone(),
@@ -58,16 +58,16 @@ pub(crate) async fn trade_access_token(
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
-    let presented = params.require("refresh_token")?;
     let invalid = || OAuthError::invalid_grant("invalid access token");
-    let (kind, hash) = edge.codec().verify(presented).map_err(|_| invalid())?;
-    if kind != TokenKind::Access {
-        return Err(invalid());
-    }
-    let record = edge.store().find(&hash).await?.ok_or_else(invalid)?;
-    if *record.client_id != *client.id {
-        return Err(invalid());
-    }
+    let (hash, record) = super::presented(
+        edge,
+        client,
+        params,
+        "refresh_token",
+        TokenKind::Access,
+        "invalid access token",
+    )
+    .await?;
     if !client.allows_grant("refresh_token") {
         return Err(OAuthError::unauthorized_client(
             "this client may not use refresh tokens",
