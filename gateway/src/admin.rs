@@ -314,6 +314,12 @@ struct NewClient {
     redirect_uris: Vec<String>,
     #[serde(default)]
     introspect: bool,
+    /// Authorization requests must carry PKCE (public clients always must).
+    #[serde(default)]
+    require_pkce: bool,
+    /// A signed-in user is not asked for consent (first-party clients).
+    #[serde(default)]
+    skip_consent: bool,
 }
 
 async fn create_client(
@@ -321,7 +327,7 @@ async fn create_client(
     JsonBody(c): JsonBody<NewClient>,
 ) -> Result<Response, ApiError> {
     let id = c.id.clone();
-    let spec = clients::spec(
+    let mut spec = clients::spec(
         c.id,
         c.name,
         c.scopes,
@@ -330,6 +336,8 @@ async fn create_client(
         c.redirect_uris,
         c.introspect,
     );
+    spec.require_pkce = c.require_pkce;
+    spec.skip_consent = c.skip_consent;
     let secret = clients::create(&s.edge, spec).await?;
     tracing::info!(client_id = %id, public = secret.is_none(), "admin API: client created");
     let mut body = json!({ "id": id });

@@ -130,6 +130,9 @@ pub(crate) fn config_view(c: &ClientConfig) -> serde_json::Value {
         "scopes": c.scopes,
         "redirect_uris": c.redirect_uris,
         "introspect": c.introspect,
+        "require_pkce": c.require_pkce || c.public,
+        "skip_consent": c.skip_consent,
+        "rate_limit": c.rate_limit.and_then(|q| serde_json::to_value(q).ok()),
         "source": "config",
     })
 }

@@ -1109,3 +1109,55 @@ async fn maintenance_is_switched_through_the_admin_api() {
     assert_eq!(gw.call_api(&token).await.0, StatusCode::OK);
     gw.assert_logs_free_of(&[&token]);
 }
+
+#[tokio::test]
+async fn a_client_created_through_the_api_can_require_pkce() {
+    let gw = Gateway::start(with_token()).await;
+    let (status, body) = gw
+        .create_client(json!({
+            "id": "spa-backend",
+            "grants": ["authorization_code"],
+            "scopes": ["read"],
+            "redirect_uris": ["https://app.example/cb"],
+            "require_pkce": true,
+            "skip_consent": true,
+        }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let shown: Value = gw
+        .admin_req(reqwest::Method::GET, "/admin/clients/spa-backend")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["require_pkce"], true, "{shown}");
+    assert_eq!(shown["skip_consent"], true, "{shown}");
+    assert!(shown.get("secret_hash").is_none());
+
+    // An authorization request without PKCE goes back to the client with invalid_request.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(gw.url(
+            "/oauth2/authorize?response_type=code&client_id=spa-backend\
+             &redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=s",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert!(
+        loc.starts_with("https://app.example/cb?error=invalid_request"),
+        "{loc}"
+    );
+    // An unknown field is refused, as before.
+    let (status, _) = gw
+        .create_client(json!({ "id": "x", "requires_pkce": true }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
