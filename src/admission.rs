@@ -274,10 +274,7 @@ async fn quota(
     let Some(q) = &client.rate_limit else {
         return Ok(None);
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms = crate::unix_now_ms();
     match edge.inner.quotas.hit(&client.id, q, now_ms) {
         Ok(status) => Ok(Some(status)),
         Err(status) => Err(status.too_many()),
@@ -443,12 +440,12 @@ pub(crate) fn forwarding(
     uri: &Uri,
 ) -> Forwarding {
     let mut plan = Forwarding::default();
-    // Every incoming copy of an identity header goes, whatever its spelling.
+    // Every incoming copy of an identity header goes, and the client-secret header, whatever
+    // their spelling (`_` for `-`, any case): an upstream may read them as the real ones.
     for k in headers.keys() {
-        if table
-            .identity
-            .iter()
-            .any(|t| same_header(k.as_str(), t.as_str()))
+        let name = k.as_str();
+        if same_header(name, IBM_CLIENT_SECRET)
+            || table.identity.iter().any(|t| same_header(name, t.as_str()))
         {
             plan.remove.push(k.clone());
         }
@@ -461,13 +458,6 @@ pub(crate) fn forwarding(
     });
     if drop_auth {
         plan.remove.push(header::AUTHORIZATION);
-    }
-    // The secret header in any spelling (`_` for `-`, any case): an upstream may read
-    // `x_ibm_client_secret` as the same header.
-    for k in headers.keys() {
-        if same_header(k.as_str(), IBM_CLIENT_SECRET) && !plan.remove.contains(k) {
-            plan.remove.push(k.clone());
-        }
     }
     plan.uri = without_query_secret(uri);
     if let Some(id) = identity {

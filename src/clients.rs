@@ -434,7 +434,7 @@ impl ClientRegistry {
         allowed: &[AuthMethod],
         peer: Option<IpAddr>,
     ) -> Result<Authenticated, OAuthError> {
-        let challenge = presented.challenge();
+        let challenge = presented.challenge(allowed);
         let fail = |d: &'static str| OAuthError::invalid_client(d).with_challenge(challenge);
         match presented {
             Presented::Nothing => Err(fail("client authentication is required")),
@@ -540,8 +540,13 @@ impl Source {
 }
 
 impl Presented {
-    /// The `WWW-Authenticate` challenge an `invalid_client` answer carries.
-    pub fn challenge(&self) -> Option<Challenge> {
+    /// The `WWW-Authenticate` challenge an `invalid_client` answer carries: the scheme the
+    /// caller tried, or, at an endpoint that takes only a Bearer token (NPR's revoke), Bearer
+    /// whatever was tried (RFC 7235 3.1).
+    pub fn challenge(&self, allowed: &[AuthMethod]) -> Option<Challenge> {
+        if allowed == [AuthMethod::ClientCredentialsBearer] {
+            return Some(Challenge::Bearer);
+        }
         match self {
             Presented::Secret {
                 source: Source::Basic,

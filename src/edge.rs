@@ -186,10 +186,7 @@ fn listen(
             match notice {
                 Ok(crate::store::Notice::Revoked { family, at_ms }) => {
                     inner.cache.revoke_family(family, None).await;
-                    let now_ms = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(at_ms);
+                    let now_ms = crate::unix_now_ms();
                     inner.metrics.propagated(now_ms - at_ms);
                 }
                 Ok(crate::store::Notice::Gap) | Err(RecvError::Lagged(_)) => {
@@ -580,20 +577,11 @@ impl Edge {
     ) -> Result<Authenticated, OAuthError> {
         let presented = credentials::extract(&head.headers, params, Places { query })?;
         let Presented::Bearer { token, id } = &presented else {
-            let result = self
+            return self
                 .inner
                 .clients
                 .authenticate(&presented, allowed, peer)
                 .await;
-            // An endpoint that takes only a Bearer token (NPR's revoke) says so on every 401,
-            // whatever the caller tried (RFC 7235 3.1).
-            return result.map_err(|mut e| {
-                let bearer_only = allowed == [AuthMethod::ClientCredentialsBearer];
-                if bearer_only && e.status() == StatusCode::UNAUTHORIZED {
-                    e.challenge = Some(Challenge::Bearer);
-                }
-                e
-            });
         };
         let fail = || {
             OAuthError::invalid_client("client authentication failed")
