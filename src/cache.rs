@@ -10,6 +10,12 @@
 //! family is also written to a marker set that lives longer than any entry can, and every hit
 //! is checked against it. That also closes the race where a store read that started before
 //! a revocation lands in the cache after it: the marker refuses the stale entry.
+//!
+//! In front of moka sits a small per-thread table of recent hits ([`front`]): moka records
+//! every read for its eviction policy, which costs more than the rest of an admission. A front
+//! entry is used only while nothing has been revoked, forgotten or cleared in this cache since
+//! it was filled (one generation counter), and for at most [`front::MAX_AGE_MS`]; otherwise the
+//! lookup goes to moka as before.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -142,6 +148,11 @@ pub struct TokenCache {
     revoked: moka::sync::Cache<FamilyId, ()>,
     /// Bumped after every marker insert.
     revocations: AtomicU64,
+    /// Bumped after every revocation, forgotten entry and clear: front entries filled under
+    /// an older generation are not used.
+    generation: AtomicU64,
+    /// This cache's name in the per-thread fronts, which every cache of the process shares.
+    id: u64,
     /// Hit and miss counters.
     pub stats: CacheStats,
 }
@@ -170,10 +181,13 @@ impl TokenCache {
         let revoked = moka::sync::Cache::builder()
             .time_to_live(config.ttl * 2 + Duration::from_secs(10))
             .build();
+        static IDS: AtomicU64 = AtomicU64::new(1);
         TokenCache {
             entries,
             revoked,
             revocations: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             stats: CacheStats::default(),
         }
     }
@@ -189,6 +203,26 @@ impl TokenCache {
     where
         F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
     {
+        self.get_at(hash, crate::unix_now_ms(), load).await
+    }
+
+    /// [`TokenCache::get`], with the caller's clock reading (Unix milliseconds).
+    pub async fn get_at<F>(
+        &self,
+        hash: TokenHash,
+        now_ms: i64,
+        load: F,
+    ) -> Result<Option<Arc<CachedToken>>, Arc<StoreError>>
+    where
+        F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
+    {
+        // Read before the lookup: a revocation that lands after this read makes the front
+        // entry filled below unusable, whatever the lookup saw.
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(t) = front::get(self.id, generation, &hash, now_ms) {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(t));
+        }
         let entry = match self.entries.get(&hash).await {
             Some(e) => {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
@@ -214,7 +248,12 @@ impl TokenCache {
                     ..*t
                 }))
             }
-            Entry::Known(t, _) => Some(t),
+            Entry::Known(t, _) => {
+                if !t.revoked {
+                    front::put(self.id, generation, hash, &t, now_ms);
+                }
+                Some(t)
+            }
         })
     }
 
@@ -254,6 +293,9 @@ impl TokenCache {
         self.revoked.insert(family, ());
         // After the marker: a hit that sees the new number is sure to find the marker.
         self.revocations.fetch_add(1, Ordering::Release);
+        // After the marker too: a front entry filled under an older generation is dropped,
+        // and one filled under this one was checked against the marker.
+        self.generation.fetch_add(1, Ordering::Release);
         if let Some(h) = hash {
             self.entries.invalidate(&h).await;
         }
@@ -262,11 +304,13 @@ impl TokenCache {
     /// Drops one token's entry (a token consumed without its family being revoked).
     pub async fn forget(&self, hash: &TokenHash) {
         self.entries.invalidate(hash).await;
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Forgets everything (after a gap in revocation notifications).
     pub fn clear(&self) {
         self.entries.invalidate_all();
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Runs moka's pending housekeeping now (expiry, eviction, counting): for tests and
@@ -283,6 +327,82 @@ impl TokenCache {
     /// True when no entry is held (approximate).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The per-thread front: a small direct-mapped table of recent hits, one per thread, shared
+/// by every cache of the process (each entry names its cache). Only live tokens go in.
+mod front {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::CachedToken;
+    use crate::tokens::TokenHash;
+
+    /// Slots per thread (a power of two). A gateway worker sees a few hot tokens at a time;
+    /// a colder token simply goes to moka.
+    const SLOTS: usize = 256;
+
+    /// How long a front entry is used before moka is asked again, so that the cache's TTL
+    /// still bounds how stale an answer can be (by at most this much more).
+    pub(super) const MAX_AGE_MS: i64 = 1000;
+
+    struct Slot {
+        cache: u64,
+        generation: u64,
+        until_ms: i64,
+        hash: TokenHash,
+        token: Arc<CachedToken>,
+    }
+
+    thread_local! {
+        static FRONT: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn index(hash: &TokenHash) -> usize {
+        // Keyed BLAKE3 output: any bits are uniform.
+        usize::from(u16::from_le_bytes([hash.0[0], hash.0[1]])) & (SLOTS - 1)
+    }
+
+    pub(super) fn get(
+        cache: u64,
+        generation: u64,
+        hash: &TokenHash,
+        now_ms: i64,
+    ) -> Option<Arc<CachedToken>> {
+        FRONT.with(|f| {
+            let f = f.try_borrow().ok()?;
+            let s = f.get(index(hash))?.as_ref()?;
+            (s.cache == cache
+                && s.generation == generation
+                && now_ms < s.until_ms
+                && s.hash == *hash)
+                .then(|| s.token.clone())
+        })
+    }
+
+    pub(super) fn put(
+        cache: u64,
+        generation: u64,
+        hash: TokenHash,
+        token: &Arc<CachedToken>,
+        now_ms: i64,
+    ) {
+        FRONT.with(|f| {
+            let Ok(mut f) = f.try_borrow_mut() else {
+                return;
+            };
+            if f.is_empty() {
+                f.resize_with(SLOTS, || None);
+            }
+            f[index(&hash)] = Some(Slot {
+                cache,
+                generation,
+                until_ms: now_ms + MAX_AGE_MS,
+                hash,
+                token: token.clone(),
+            });
+        });
     }
 }
 
@@ -409,6 +529,48 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!o.revoked);
+    }
+
+    /// The per-thread front answers without moka, but only for its own cache, only for
+    /// `MAX_AGE_MS`, and never after a revocation, a forgotten entry or a clear.
+    #[tokio::test]
+    async fn the_front_is_bounded_in_time_and_dropped_by_every_invalidation() {
+        let c = cache();
+        let other = cache();
+        let h = TokenHash::of("front");
+        let fam = FamilyId::random();
+        let loads = AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(record(fam, None)))
+        };
+        let t0 = crate::unix_now_ms();
+        c.get_at(h, t0, load()).await.unwrap().unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        // Gone from moka behind the front's back: the front still answers, within its age.
+        c.entries.invalidate(&h).await;
+        let t = c.get_at(h, t0 + 10, load()).await.unwrap().unwrap();
+        assert!(!t.revoked);
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "the front answered");
+        // Past its age, moka is asked (and has nothing): a load.
+        c.get_at(h, t0 + front::MAX_AGE_MS, load()).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        // Another cache on the same thread never sees this cache's entries.
+        other.get_at(h, t0 + 1, load()).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 3);
+
+        // Each invalidation drops the front entry even while moka is bypassed.
+        let now = t0 + front::MAX_AGE_MS + 1;
+        c.get_at(h, now, load()).await.unwrap();
+        c.forget(&h).await;
+        c.get_at(h, now, load()).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 4, "forget");
+        c.clear();
+        c.get_at(h, now, load()).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 5, "clear");
+        c.revoke_family(fam, None).await;
+        let t = c.get_at(h, now, load()).await.unwrap().unwrap();
+        assert!(t.revoked, "a revocation is seen at once through the front");
     }
 
     #[tokio::test]

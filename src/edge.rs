@@ -627,13 +627,14 @@ impl Edge {
         hash: TokenHash,
     ) -> Result<Option<Arc<CachedToken>>, StoreError> {
         let store = &self.inner.store;
+        let now_ms = crate::unix_now_ms();
         let t = self
             .inner
             .cache
-            .get(hash, async move { store.find(&hash).await })
+            .get_at(hash, now_ms, async move { store.find(&hash).await })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let now = crate::unix_now();
+        let now = now_ms.div_euclid(1000);
         Ok(t.filter(|t| !t.revoked && t.expires_at.is_none_or(|e| now < e)))
     }
 
