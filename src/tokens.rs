@@ -247,7 +247,12 @@ impl TokenCodec {
     /// Checks a presented string: its shape, key id and MAC. On success returns its kind and
     /// the hash to look it up by. Runs in CPU only.
     pub fn verify(&self, token: &str) -> Result<(TokenKind, TokenHash), Malformed> {
-        let bytes = token.as_bytes();
+        self.verify_bytes(token.as_bytes())
+    }
+
+    /// [`TokenCodec::verify`] of a token as it came in a header, before any UTF-8 check
+    /// (a token is ASCII or it is malformed).
+    pub fn verify_bytes(&self, bytes: &[u8]) -> Result<(TokenKind, TokenHash), Malformed> {
         if bytes.len() != PREFIX_LEN + BODY_LEN {
             return Err(Malformed::Shape);
         }
@@ -265,7 +270,11 @@ impl TokenCodec {
             .find(|k| k.id == raw[0])
             .ok_or(Malformed::UnknownKey)?;
         let hash = Self::keyed(&key.key, kind, &raw[..1 + RANDOM_LEN]);
-        if !bool::from(hash.0[..TAG_LEN].ct_eq(&raw[1 + RANDOM_LEN..RAW_LEN])) {
+        // One 128-bit comparison, in constant time.
+        let tag = |b: &[u8]| u128::from_le_bytes(b.try_into().expect("TAG_LEN bytes"));
+        let want = tag(&hash.0[..TAG_LEN]);
+        let got = tag(&raw[1 + RANDOM_LEN..RAW_LEN]);
+        if !bool::from(want.ct_eq(&got)) {
             return Err(Malformed::BadMac);
         }
         Ok((kind, hash))
