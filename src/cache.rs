@@ -106,8 +106,8 @@ impl std::hash::Hasher for PassThroughHasher {
 
 #[derive(Clone)]
 enum Entry {
-    /// A token the store knows, with the revocation sequence number read before the store
-    /// read began: a hit needs the marker check only when revocations happened since.
+    /// A token the store knows, with the cache's generation read before the store read
+    /// began: a hit needs the marker check only when the generation moved since.
     Known(Arc<CachedToken>, u64),
     Unknown,
 }
@@ -146,10 +146,9 @@ pub struct CacheStats {
 pub struct TokenCache {
     entries: moka::future::Cache<TokenHash, Entry, PassThrough>,
     revoked: moka::sync::Cache<FamilyId, ()>,
-    /// Bumped after every marker insert.
-    revocations: AtomicU64,
-    /// Bumped after every revocation, forgotten entry and clear: front entries filled under
-    /// an older generation are not used.
+    /// Bumped after every invalidation: a revocation (after its marker insert), a forgotten
+    /// entry, a clear. Entries loaded under an older generation are checked against the
+    /// markers; front entries filled under one are not used.
     generation: AtomicU64,
     /// This cache's name in the per-thread fronts, which every cache of the process shares.
     id: u64,
@@ -185,7 +184,6 @@ impl TokenCache {
         TokenCache {
             entries,
             revoked,
-            revocations: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             id: IDS.fetch_add(1, Ordering::Relaxed),
             stats: CacheStats::default(),
@@ -218,7 +216,7 @@ impl TokenCache {
     {
         // Read before the lookup: a revocation that lands after this read makes the front
         // entry filled below unusable, whatever the lookup saw.
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.seq();
         if let Some(t) = front::get(self.id, generation, &hash, now_ms) {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(t));
@@ -273,10 +271,10 @@ impl TokenCache {
             .await
     }
 
-    /// The revocation sequence number. Read it before a store write whose tokens will be
-    /// passed to [`TokenCache::insert_issued`].
+    /// The cache's generation. Read it before a store write whose tokens will be passed to
+    /// [`TokenCache::insert_issued`].
     pub fn seq(&self) -> u64 {
-        self.revocations.load(Ordering::Acquire)
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Remembers a token the edge just issued, so its first use needs no store read. `seq`
@@ -291,10 +289,8 @@ impl TokenCache {
     /// next lookup on this instance.
     pub async fn revoke_family(&self, family: FamilyId, hash: Option<TokenHash>) {
         self.revoked.insert(family, ());
-        // After the marker: a hit that sees the new number is sure to find the marker.
-        self.revocations.fetch_add(1, Ordering::Release);
-        // After the marker too: a front entry filled under an older generation is dropped,
-        // and one filled under this one was checked against the marker.
+        // After the marker: a hit that sees the new generation is sure to find the marker,
+        // and a front entry filled under an older one is dropped.
         self.generation.fetch_add(1, Ordering::Release);
         if let Some(h) = hash {
             self.entries.invalidate(&h).await;
