@@ -134,6 +134,11 @@ impl RouteTable {
             .unwrap_or(self.routes.len() - 1)
     }
 
+    /// The identity headers' names: the client id, the user, the scopes.
+    pub(crate) fn identity(&self) -> &[HeaderName; 3] {
+        &self.identity
+    }
+
     pub(crate) fn get(&self, i: usize) -> &Route {
         &self.routes[i.min(self.routes.len() - 1)]
     }
@@ -192,9 +197,9 @@ pub(crate) async fn admit(
 }
 
 /// The bearer token of the request, found without allocating. `Ok(None)` when there is no
-/// Authorization header or it is not Bearer; `Err` when it is malformed (empty, with inner
-/// spaces or bytes beyond ASCII) or repeated.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&[u8]>, ()> {
+/// Authorization header or it is not Bearer; `Err` when it is empty or repeated. Its
+/// characters are not checked here: see [`well_formed`].
+fn bearer_value(headers: &HeaderMap) -> Result<Option<&[u8]>, ()> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(v) = values.next() else {
         return Ok(None);
@@ -213,22 +218,29 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&[u8]>, ()> {
     while let [rest @ .., b' '] = token {
         token = rest;
     }
-    // One pass without early exit, which the compiler turns into a few vector operations.
-    let bad = token
-        .iter()
-        .fold(0u8, |acc, &c| acc | u8::from(c == b' ') | (c & 0x80));
-    if token.is_empty() || bad != 0 {
+    if token.is_empty() {
         return Err(());
     }
     Ok(Some(token))
+}
+
+/// True when a bearer token has no inner space and no byte beyond ASCII. Asked only of a token
+/// that was refused: one that was admitted matched a minted token, which is well formed.
+fn well_formed(token: &[u8]) -> bool {
+    !token.iter().any(|&c| c == b' ' || !c.is_ascii())
 }
 
 /// A refusal, with the reason to count when it was not counted already.
 type Refusal = (Option<AuthFailure>, Response<Bytes>);
 
 async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Identity, Refusal> {
-    let invalid = || (Some(AuthFailure::InvalidToken), invalid_token());
-    let token = match bearer_token(headers) {
+    let malformed = || {
+        (
+            Some(AuthFailure::Malformed),
+            bearer_error(BearerRefusal::Malformed),
+        )
+    };
+    let token = match bearer_value(headers) {
         Ok(Some(t)) => t,
         Ok(None) => {
             return Err((
@@ -236,22 +248,17 @@ async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Ident
                 bearer_error(BearerRefusal::Missing),
             ))
         }
-        Err(()) => {
-            return Err((
-                Some(AuthFailure::Malformed),
-                bearer_error(BearerRefusal::Malformed),
-            ))
-        }
+        Err(()) => return Err(malformed()),
     };
-    let Ok((kind, hash)) = edge.codec().verify_bytes(token) else {
-        return Err(invalid());
-    };
-    if kind != crate::tokens::TokenKind::Access {
-        return Err(invalid());
-    }
-    let t = match edge.status_by_hash(hash).await {
+    // A malformed token fails the MAC check like any other unknown string (never reaching the
+    // cache or the store), and is told apart only then: the check is not paid by every request.
+    let t = match edge
+        .status_of(token, Some(crate::tokens::TokenKind::Access))
+        .await
+    {
         Ok(Some(t)) => t,
-        Ok(None) => return Err(invalid()),
+        Ok(None) if !well_formed(token) => return Err(malformed()),
+        Ok(None) => return Err((Some(AuthFailure::InvalidToken), invalid_token())),
         Err(e) => {
             tracing::error!(error = %e, "store unavailable during admission");
             return Err((Some(AuthFailure::StoreUnavailable), unavailable()));
@@ -419,21 +426,26 @@ fn same_header(name: &str, target: &str) -> bool {
 pub struct Forwarding {
     /// Headers to remove, every value of each.
     pub remove: Vec<HeaderName>,
-    /// Headers to set, replacing whatever is there.
-    pub set: Vec<(HeaderName, HeaderValue)>,
+    /// The identity headers to set, replacing whatever is there, in the order of
+    /// [`Edge::identity_headers`](crate::Edge::identity_headers): the client id, the user, the
+    /// scopes. `None` where there is nothing to set.
+    pub identity: [Option<HeaderValue>; 3],
     /// The new request URI, when the query carried a client secret.
     pub uri: Option<Uri>,
 }
 
 impl Forwarding {
-    /// Applies the plan to an `http` header map and URI.
-    pub fn apply(self, headers: &mut HeaderMap, uri: &mut Uri) {
+    /// Applies the plan to an `http` header map and URI; `names` are
+    /// [`Edge::identity_headers`](crate::Edge::identity_headers).
+    pub fn apply(self, names: &[HeaderName; 3], headers: &mut HeaderMap, uri: &mut Uri) {
         for name in &self.remove {
             headers.remove(name);
         }
-        headers.reserve(self.set.len());
-        for (name, value) in self.set {
-            headers.insert(name, value);
+        headers.reserve(self.identity.iter().flatten().count());
+        for (name, value) in names.iter().zip(self.identity) {
+            if let Some(v) = value {
+                headers.insert(name.clone(), v);
+            }
         }
         if let Some(u) = self.uri {
             *uri = u;
@@ -470,22 +482,140 @@ pub(crate) fn forwarding(
     }
     plan.uri = without_query_secret(uri);
     if let Some(id) = identity {
-        let [client, user, scope] = &table.identity;
-        if let Ok(v) = HeaderValue::from_str(&id.client_id) {
-            plan.set.push((client.clone(), v));
-        }
-        if let Some(u) = id
-            .user
-            .as_deref()
-            .and_then(|u| HeaderValue::from_str(u).ok())
-        {
-            plan.set.push((user.clone(), u));
-        }
-        if let Ok(v) = HeaderValue::from_str(id.scopes.as_str()) {
-            plan.set.push((scope.clone(), v));
-        }
+        plan.identity = values::of(id);
     }
     plan
+}
+
+/// Identity header values, made once per token per thread. An [`Identity`]'s strings are its
+/// cached token's, so the same `Arc`s come back request after request: each thread keeps the
+/// values it made for the last few, keyed by the `Arc`s themselves, which the entry holds so
+/// that no other string can take their addresses meanwhile.
+mod values {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use http::HeaderValue;
+
+    use super::Identity;
+
+    const SLOTS: usize = 64;
+
+    struct Slot {
+        client: Arc<str>,
+        user: Option<Arc<str>>,
+        scopes: Arc<str>,
+        values: [Option<HeaderValue>; 3],
+    }
+
+    thread_local! {
+        static MADE: RefCell<[Option<Slot>; SLOTS]> =
+            const { RefCell::new([const { None }; SLOTS]) };
+    }
+
+    /// The client id, user and scopes of `id` as header values, each `None` when absent or
+    /// when it cannot be one.
+    pub(super) fn of(id: &Identity) -> [Option<HeaderValue>; 3] {
+        let (client, user, scopes) = (&id.client_id, id.user.as_ref(), id.scopes.shared());
+        let same_user = |u: &Option<Arc<str>>| match (u, user) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        // Heap addresses are 16-byte aligned: the bits above those pick the slot.
+        let i = (Arc::as_ptr(client).cast::<u8>() as usize >> 4) % SLOTS;
+        MADE.with(|made| {
+            let Ok(mut made) = made.try_borrow_mut() else {
+                return make(id);
+            };
+            if let Some(s) = &made[i] {
+                if Arc::ptr_eq(&s.client, client)
+                    && Arc::ptr_eq(&s.scopes, scopes)
+                    && same_user(&s.user)
+                {
+                    // Element by element: the array's own `clone` is a loop through an
+                    // iterator, several times the cost.
+                    let [c, u, sc] = &s.values;
+                    return [c.clone(), u.clone(), sc.clone()];
+                }
+            }
+            let values = make(id);
+            made[i] = Some(Slot {
+                client: client.clone(),
+                user: user.cloned(),
+                scopes: scopes.clone(),
+                values: values.clone(),
+            });
+            values
+        })
+    }
+
+    fn make(id: &Identity) -> [Option<HeaderValue>; 3] {
+        let value = |s: &str| HeaderValue::from_str(s).ok();
+        [
+            value(&id.client_id),
+            id.user.as_deref().and_then(value),
+            value(id.scopes.as_str()),
+        ]
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn values_are_made_once_per_identity_and_never_given_for_another() {
+            let id = |client: &str, user: Option<&str>, scopes: &str| Identity {
+                client_id: client.into(),
+                user: user.map(Into::into),
+                scopes: crate::scope::Scopes::parse(scopes).unwrap(),
+                via: super::super::Via::Bearer,
+                rate: None,
+            };
+            let text = |v: &[Option<HeaderValue>; 3]| {
+                v.clone()
+                    .map(|v| v.map(|v| v.to_str().unwrap().to_string()))
+            };
+            let a = id("client-a", Some("alice"), "read write");
+            let first = of(&a);
+            assert_eq!(
+                text(&first),
+                [
+                    Some("client-a".into()),
+                    Some("alice".into()),
+                    Some("read write".into())
+                ]
+            );
+            // The same identity again: the same bytes, shared rather than copied.
+            let again = of(&a);
+            assert_eq!(again, first);
+            assert_eq!(
+                again[0].as_ref().unwrap().as_bytes().as_ptr(),
+                of(&a)[0].as_ref().unwrap().as_bytes().as_ptr()
+            );
+            // A clone shares the strings and the values; equal text elsewhere is made anew.
+            assert_eq!(of(&a.clone()), first);
+            // Many others, some sharing a slot, with and without users: each gets its own.
+            for i in 0..500 {
+                let user = format!("user-{i}");
+                let b = id(
+                    &format!("client-{i}"),
+                    (i % 2 == 0).then_some(&*user),
+                    "read",
+                );
+                let v = text(&of(&b));
+                assert_eq!(v[0].as_deref(), Some(&*b.client_id));
+                assert_eq!(v[1].as_deref(), b.user.as_deref());
+                assert_eq!(v[2].as_deref(), Some("read"));
+                // Same client and scopes strings, another user: not the first one's values.
+                let mut c = b.clone();
+                c.user = Some(Arc::from("someone-else"));
+                assert_eq!(text(&of(&c))[1].as_deref(), Some("someone-else"));
+            }
+            assert_eq!(of(&a), first);
+            assert_eq!(of(&id("bad\nvalue", None, ""))[0], None);
+        }
+    }
 }
 
 /// The URI without its `client_secret` query parameters, the rest kept byte for byte; `None`
@@ -538,20 +668,20 @@ mod tests {
             m.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
             m
         };
-        assert_eq!(bearer_token(&h("Bearer abc")), Ok(Some(&b"abc"[..])));
-        assert_eq!(bearer_token(&h("bEaReR  abc ")), Ok(Some(&b"abc"[..])));
-        assert_eq!(bearer_token(&h("Basic abc")), Ok(None));
-        assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
-        assert_eq!(bearer_token(&h("Bearer a b")), Err(()));
-        assert_eq!(bearer_token(&h("Bearer ")), Err(()));
-        assert_eq!(bearer_token(&h("Bearer    ")), Err(()));
-        let obs = HeaderValue::from_bytes(b"Bearer ab\xe9").unwrap();
-        let mut m = HeaderMap::new();
-        m.append(header::AUTHORIZATION, obs);
-        assert_eq!(bearer_token(&m), Err(()));
+        assert_eq!(bearer_value(&h("Bearer abc")), Ok(Some(&b"abc"[..])));
+        assert_eq!(bearer_value(&h("bEaReR  abc ")), Ok(Some(&b"abc"[..])));
+        assert_eq!(bearer_value(&h("Basic abc")), Ok(None));
+        assert_eq!(bearer_value(&HeaderMap::new()), Ok(None));
+        assert_eq!(bearer_value(&h("Bearer ")), Err(()));
+        assert_eq!(bearer_value(&h("Bearer    ")), Err(()));
         let mut two = h("Bearer a");
         two.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
-        assert_eq!(bearer_token(&two), Err(()));
+        assert_eq!(bearer_value(&two), Err(()));
+        // Found, then told malformed once refused.
+        assert_eq!(bearer_value(&h("Bearer a b")), Ok(Some(&b"a b"[..])));
+        assert!(!well_formed(b"a b"));
+        assert!(!well_formed(b"ab\xe9"));
+        assert!(well_formed(b"oea_abc-_09"));
     }
 
     #[test]

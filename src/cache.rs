@@ -11,11 +11,14 @@
 //! is checked against it. That also closes the race where a store read that started before
 //! a revocation lands in the cache after it: the marker refuses the stale entry.
 //!
-//! In front of moka sits a small per-thread table of recent hits ([`front`]): moka records
-//! every read for its eviction policy, which costs more than the rest of an admission. A front
-//! entry is used only while nothing has been revoked, forgotten or cleared in this cache since
-//! it was filled (one generation counter), and for at most [`front::MAX_AGE_MS`]; otherwise the
-//! lookup goes to moka as before.
+//! In front of moka sits a small per-thread table of recent hits ([`front`]), filed under the
+//! token's text: moka records every read for its eviction policy, and the MAC check decodes
+//! and hashes the token, which together cost more than the rest of an admission. Only a token
+//! that passed the MAC check goes in, so only the very same string, compared in constant time,
+//! is answered from it ([`TokenCache::recent`]); anything else, a forgery included, takes the
+//! MAC check as before. A front entry is used only while nothing has been revoked, forgotten or
+//! cleared in this cache since it was filled (one generation counter), and for at most
+//! [`front::MAX_AGE_MS`]; otherwise the lookup goes to moka as before.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -201,13 +204,27 @@ impl TokenCache {
     where
         F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
     {
-        self.get_at(hash, crate::unix_now_ms(), load).await
+        self.get_at(hash, &[], crate::unix_now_ms(), load).await
     }
 
-    /// [`TokenCache::get`], with the caller's clock reading (Unix milliseconds).
+    /// A token this thread found live in this cache within the last [`front::MAX_AGE_MS`],
+    /// looked up by its text, with nothing revoked, forgotten or cleared since. Such a token
+    /// passed the MAC check when it was filed, so a hit needs no second check; a miss says
+    /// nothing, and the caller goes on to [`TokenCache::get_at`].
+    pub fn recent(&self, token: &[u8], now_ms: i64) -> Option<Arc<CachedToken>> {
+        let t = front::get(self.id, self.seq(), token, now_ms)?;
+        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        Some(t)
+    }
+
+    /// [`TokenCache::get`], with the caller's clock reading (Unix milliseconds). A live hit
+    /// is filed in this thread's front under `token`, the text `hash` was verified from, for
+    /// [`TokenCache::recent`]; pass an empty `token` to file nothing. The caller must have
+    /// checked `token`'s MAC with the key set this cache serves.
     pub async fn get_at<F>(
         &self,
         hash: TokenHash,
+        token: &[u8],
         now_ms: i64,
         load: F,
     ) -> Result<Option<Arc<CachedToken>>, Arc<StoreError>>
@@ -217,10 +234,6 @@ impl TokenCache {
         // Read before the lookup: a revocation that lands after this read makes the front
         // entry filled below unusable, whatever the lookup saw.
         let generation = self.seq();
-        if let Some(t) = front::get(self.id, generation, &hash, now_ms) {
-            self.stats.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(t));
-        }
         let entry = match self.entries.get(&hash).await {
             Some(e) => {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
@@ -248,7 +261,7 @@ impl TokenCache {
             }
             Entry::Known(t, _) => {
                 if !t.revoked {
-                    front::put(self.id, generation, hash, &t, now_ms);
+                    front::put(self.id, generation, token, &t, now_ms);
                 }
                 Some(t)
             }
@@ -327,13 +340,16 @@ impl TokenCache {
 }
 
 /// The per-thread front: a small direct-mapped table of recent hits, one per thread, shared
-/// by every cache of the process (each entry names its cache). Only live tokens go in.
+/// by every cache of the process (each entry names its cache). Only live tokens go in, each
+/// under the text that passed the MAC check.
 mod front {
     use std::cell::RefCell;
     use std::sync::Arc;
 
+    use subtle::ConstantTimeEq;
+
     use super::CachedToken;
-    use crate::tokens::TokenHash;
+    use crate::tokens::TOKEN_LEN;
 
     /// Slots per thread (a power of two). A gateway worker sees a few hot tokens at a time;
     /// a colder token simply goes to moka.
@@ -343,11 +359,13 @@ mod front {
     /// still bounds how stale an answer can be (by at most this much more).
     pub(super) const MAX_AGE_MS: i64 = 1000;
 
+    type Text = [u8; TOKEN_LEN];
+
     struct Slot {
         cache: u64,
         generation: u64,
         until_ms: i64,
-        hash: TokenHash,
+        text: Text,
         token: Arc<CachedToken>,
     }
 
@@ -355,35 +373,58 @@ mod front {
         static FRONT: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
     }
 
-    fn index(hash: &TokenHash) -> usize {
-        // Keyed BLAKE3 output: any bits are uniform.
-        usize::from(u16::from_le_bytes([hash.0[0], hash.0[1]])) & (SLOTS - 1)
+    fn index(text: &Text) -> usize {
+        // Past the 4-byte kind prefix and the key id's character and a half, a token is
+        // base64 of random bytes: eight of its characters, mixed, pick the slot.
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&text[6..14]);
+        let mixed = u64::from_le_bytes(word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (mixed >> (64 - SLOTS.trailing_zeros())) as usize
+    }
+
+    /// Whether `a` and `b` are the same string, in a time that does not depend on where they
+    /// differ: one is a token that passed the MAC check, the other whatever was presented.
+    fn same(a: &Text, b: &Text) -> bool {
+        let word = |t: &Text, i: usize| {
+            let mut w = [0u8; 8];
+            let end = (i + 8).min(TOKEN_LEN);
+            w[..end - i].copy_from_slice(&t[i..end]);
+            u64::from_le_bytes(w)
+        };
+        let diff = (0..TOKEN_LEN)
+            .step_by(8)
+            .fold(0u64, |acc, i| acc | (word(a, i) ^ word(b, i)));
+        diff.ct_eq(&0).into()
     }
 
     pub(super) fn get(
         cache: u64,
         generation: u64,
-        hash: &TokenHash,
+        text: &[u8],
         now_ms: i64,
     ) -> Option<Arc<CachedToken>> {
+        let text: &Text = text.try_into().ok()?;
         FRONT.with(|f| {
             let f = f.try_borrow().ok()?;
-            let s = f.get(index(hash))?.as_ref()?;
+            let s = f.get(index(text))?.as_ref()?;
             (s.cache == cache
                 && s.generation == generation
                 && now_ms < s.until_ms
-                && s.hash == *hash)
-                .then(|| s.token.clone())
+                && same(&s.text, text))
+            .then(|| s.token.clone())
         })
     }
 
     pub(super) fn put(
         cache: u64,
         generation: u64,
-        hash: TokenHash,
+        text: &[u8],
         token: &Arc<CachedToken>,
         now_ms: i64,
     ) {
+        let Ok(text) = <&Text>::try_from(text) else {
+            return;
+        };
         FRONT.with(|f| {
             let Ok(mut f) = f.try_borrow_mut() else {
                 return;
@@ -391,14 +432,31 @@ mod front {
             if f.is_empty() {
                 f.resize_with(SLOTS, || None);
             }
-            f[index(&hash)] = Some(Slot {
+            f[index(text)] = Some(Slot {
                 cache,
                 generation,
                 until_ms: now_ms + MAX_AGE_MS,
-                hash,
+                text: *text,
                 token: token.clone(),
             });
         });
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn texts_are_equal_only_when_every_byte_is() {
+            let a: Text = std::array::from_fn(|i| b'A' + (i % 26) as u8);
+            assert!(same(&a, &a));
+            // A difference in any position, the last partial word included, is seen.
+            for i in 0..TOKEN_LEN {
+                let mut b = a;
+                b[i] ^= 1;
+                assert!(!same(&a, &b), "byte {i}");
+            }
+        }
     }
 }
 
@@ -527,46 +585,86 @@ mod tests {
         assert!(!o.revoked);
     }
 
-    /// The per-thread front answers without moka, but only for its own cache, only for
-    /// `MAX_AGE_MS`, and never after a revocation, a forgotten entry or a clear.
+    /// What the edge does with a token's text: the front first, then the cache.
+    async fn look(
+        c: &TokenCache,
+        text: &[u8],
+        now_ms: i64,
+        fam: FamilyId,
+        loads: &AtomicUsize,
+    ) -> Arc<CachedToken> {
+        if let Some(t) = c.recent(text, now_ms) {
+            return t;
+        }
+        let load = async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(record(fam, None)))
+        };
+        c.get_at(TokenHash::of("front"), text, now_ms, load)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The per-thread front answers without moka, but only for the very same text, only for
+    /// its own cache, only for `MAX_AGE_MS`, and never after a revocation, a forgotten entry
+    /// or a clear.
     #[tokio::test]
     async fn the_front_is_bounded_in_time_and_dropped_by_every_invalidation() {
         let c = cache();
         let other = cache();
         let h = TokenHash::of("front");
+        let text: [u8; crate::tokens::TOKEN_LEN] = std::array::from_fn(|i| b'a' + (i % 26) as u8);
         let fam = FamilyId::random();
         let loads = AtomicUsize::new(0);
-        let load = || async {
-            loads.fetch_add(1, Ordering::SeqCst);
-            Ok(Some(record(fam, None)))
-        };
+        let count = || loads.load(Ordering::SeqCst);
         let t0 = crate::unix_now_ms();
-        c.get_at(h, t0, load()).await.unwrap().unwrap();
-        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        look(&c, &text, t0, fam, &loads).await;
+        assert_eq!(count(), 1);
         // Gone from moka behind the front's back: the front still answers, within its age.
         c.entries.invalidate(&h).await;
-        let t = c.get_at(h, t0 + 10, load()).await.unwrap().unwrap();
+        let t = c.recent(&text, t0 + 10).expect("the front answers");
         assert!(!t.revoked);
-        assert_eq!(loads.load(Ordering::SeqCst), 1, "the front answered");
+        // Only for the same text: one byte off (the last, which leaves the slot the same) is
+        // a miss.
+        let mut near = text;
+        near[text.len() - 1] ^= 1;
+        assert!(c.recent(&near, t0 + 10).is_none());
+        assert!(c.recent(&text[..20], t0 + 10).is_none());
         // Past its age, moka is asked (and has nothing): a load.
-        c.get_at(h, t0 + front::MAX_AGE_MS, load()).await.unwrap();
-        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        assert!(c.recent(&text, t0 + front::MAX_AGE_MS).is_none());
+        look(&c, &text, t0 + front::MAX_AGE_MS, fam, &loads).await;
+        assert_eq!(count(), 2);
         // Another cache on the same thread never sees this cache's entries.
-        other.get_at(h, t0 + 1, load()).await.unwrap();
-        assert_eq!(loads.load(Ordering::SeqCst), 3);
+        assert!(other.recent(&text, t0 + 1).is_none());
+        look(&other, &text, t0 + 1, fam, &loads).await;
+        assert_eq!(count(), 3);
+        // A lookup with no text files nothing.
+        let quiet = cache();
+        quiet
+            .get_at(h, &[], t0, async { Ok(Some(record(fam, None))) })
+            .await
+            .unwrap();
+        assert!(quiet.recent(&text, t0 + 1).is_none());
 
         // Each invalidation drops the front entry even while moka is bypassed.
         let now = t0 + front::MAX_AGE_MS + 1;
-        c.get_at(h, now, load()).await.unwrap();
+        look(&c, &text, now, fam, &loads).await;
+        assert!(c.recent(&text, now).is_some());
         c.forget(&h).await;
-        c.get_at(h, now, load()).await.unwrap();
-        assert_eq!(loads.load(Ordering::SeqCst), 4, "forget");
+        assert!(c.recent(&text, now).is_none(), "forget");
+        look(&c, &text, now, fam, &loads).await;
+        assert_eq!(count(), 4);
         c.clear();
-        c.get_at(h, now, load()).await.unwrap();
-        assert_eq!(loads.load(Ordering::SeqCst), 5, "clear");
+        assert!(c.recent(&text, now).is_none(), "clear");
+        look(&c, &text, now, fam, &loads).await;
+        assert_eq!(count(), 5);
         c.revoke_family(fam, None).await;
-        let t = c.get_at(h, now, load()).await.unwrap().unwrap();
-        assert!(t.revoked, "a revocation is seen at once through the front");
+        assert!(c.recent(&text, now).is_none(), "revoke");
+        let t = look(&c, &text, now, fam, &loads).await;
+        assert!(t.revoked, "a revocation is seen at once");
+        // A revoked token is never filed in the front.
+        assert!(c.recent(&text, now).is_none());
     }
 
     #[tokio::test]

@@ -543,8 +543,17 @@ impl Edge {
         identity: Option<&crate::admission::Identity>,
         head: &mut Parts,
     ) {
-        self.forwarding(route, identity, head)
-            .apply(&mut head.headers, &mut head.uri)
+        self.forwarding(route, identity, head).apply(
+            self.identity_headers(),
+            &mut head.headers,
+            &mut head.uri,
+        )
+    }
+
+    /// The identity headers' names (lower case, as configured): the client id, the user, the
+    /// scopes, the order of [`Forwarding::identity`](crate::Forwarding::identity).
+    pub fn identity_headers(&self) -> &[http::HeaderName; 3] {
+        self.inner.routes.identity()
     }
 
     /// Authenticates the client of an endpoint or passthrough request.
@@ -616,26 +625,43 @@ impl Edge {
     /// The live status of a presented token string: `Ok(None)` when it is forged, unknown,
     /// expired or revoked. Forged strings never reach the cache or the store.
     pub async fn token_status(&self, token: &str) -> Result<Option<Arc<CachedToken>>, StoreError> {
-        let Ok((_, hash)) = self.inner.codec.verify(token) else {
-            return Ok(None);
-        };
-        self.status_by_hash(hash).await
+        self.status_of(token.as_bytes(), None).await
     }
 
-    pub(crate) async fn status_by_hash(
+    /// The live status of the token whose text is `token`, if it is of `kind` (any kind for
+    /// `None`). A string this thread checked within the last second comes from the cache's
+    /// per-thread front without a second MAC check; anything else is MAC-checked first, so a
+    /// forged token never reaches the cache or the store.
+    pub(crate) async fn status_of(
         &self,
-        hash: TokenHash,
+        token: &[u8],
+        kind: Option<TokenKind>,
     ) -> Result<Option<Arc<CachedToken>>, StoreError> {
-        let store = &self.inner.store;
+        let cache = &self.inner.cache;
         let now_ms = crate::unix_now_ms();
-        let t = self
-            .inner
-            .cache
-            .get_at(hash, now_ms, async move { store.find(&hash).await })
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let t = match cache.recent(token, now_ms) {
+            Some(t) => t,
+            None => {
+                let Ok((k, hash)) = self.inner.codec.verify_bytes(token) else {
+                    return Ok(None);
+                };
+                if kind.is_some_and(|want| want != k) {
+                    return Ok(None);
+                }
+                let store = &self.inner.store;
+                let found = cache
+                    .get_at(hash, token, now_ms, async move { store.find(&hash).await })
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                match found {
+                    Some(t) => t,
+                    None => return Ok(None),
+                }
+            }
+        };
         let now = now_ms.div_euclid(1000);
-        Ok(t.filter(|t| !t.revoked && t.expires_at.is_none_or(|e| now < e)))
+        let live = !t.revoked && t.expires_at.is_none_or(|e| now < e);
+        Ok((live && kind.is_none_or(|want| want == t.kind)).then_some(t))
     }
 
     /// Revokes a family durably, then drops it from this instance's cache.

@@ -39,7 +39,8 @@ impl Scopes {
 
     /// True when every scope of `self` is in `other`.
     pub fn is_subset(&self, other: &Scopes) -> bool {
-        self.iter().all(|s| other.contains(s))
+        // Most routes require no scope: no need to split anything then.
+        self.is_empty() || self.iter().all(|s| other.contains(s))
     }
 
     /// True when the set holds `scope`.
@@ -64,6 +65,11 @@ impl Scopes {
 
     /// The normalised space-separated form.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The shared string itself, which clones of this set hold too.
+    pub(crate) fn shared(&self) -> &Arc<str> {
         &self.0
     }
 }

@@ -22,6 +22,8 @@ const RAW_LEN: usize = 1 + RANDOM_LEN + TAG_LEN;
 /// base64url without padding of `RAW_LEN` bytes.
 const BODY_LEN: usize = (RAW_LEN * 4).div_ceil(3);
 const PREFIX_LEN: usize = 4;
+/// The length of every token string.
+pub(crate) const TOKEN_LEN: usize = PREFIX_LEN + BODY_LEN;
 
 /// What a token is for. The kind is part of the token string and of the MAC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -235,7 +237,7 @@ impl TokenCodec {
         fill_random(&mut raw[1..1 + RANDOM_LEN]);
         let hash = Self::keyed(&self.signing.key, kind, &raw[..1 + RANDOM_LEN]);
         raw[1 + RANDOM_LEN..].copy_from_slice(&hash.0[..TAG_LEN]);
-        let mut token = String::with_capacity(PREFIX_LEN + BODY_LEN);
+        let mut token = String::with_capacity(TOKEN_LEN);
         token.push_str(kind.prefix());
         URL_SAFE_NO_PAD.encode_string(raw, &mut token);
         Minted {
@@ -253,7 +255,7 @@ impl TokenCodec {
     /// [`TokenCodec::verify`] of a token as it came in a header, before any UTF-8 check
     /// (a token is ASCII or it is malformed).
     pub fn verify_bytes(&self, bytes: &[u8]) -> Result<(TokenKind, TokenHash), Malformed> {
-        if bytes.len() != PREFIX_LEN + BODY_LEN {
+        if bytes.len() != TOKEN_LEN {
             return Err(Malformed::Shape);
         }
         let kind = TokenKind::from_prefix(&bytes[..PREFIX_LEN]).ok_or(Malformed::Shape)?;

@@ -101,6 +101,69 @@ async fn a_forged_token_is_invalid_token() {
 }
 
 #[tokio::test]
+async fn a_token_off_by_one_character_is_refused_right_after_the_real_one_passed() {
+    let s = TestServer::start(CONFIG).await;
+    let access = svc_access(&s, None).await;
+    // Twice, so that the real token is among this thread's recent ones.
+    for _ in 0..2 {
+        assert_eq!(s.get_bearer("/api/things", &access).await.status(), 200);
+    }
+    let n = access.len();
+    for i in [4, n / 2, n - 1] {
+        let mut b = access.as_bytes().to_vec();
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        let near = String::from_utf8(b).unwrap();
+        let r = s.get_bearer("/api/things", &near).await;
+        assert_eq!(r.status(), 401, "character {i}");
+        assert!(www(&r).contains("error=\"invalid_token\""), "{}", www(&r));
+        assert_eq!(s.get_bearer("/api/things", &access).await.status(), 200);
+    }
+    // A prefix or an extension of it is no better.
+    for near in [&access[..n - 1], &format!("{access}A")] {
+        assert_eq!(s.get_bearer("/api/things", near).await.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_bearer_token_is_invalid_request() {
+    let s = TestServer::start(CONFIG).await;
+    let access = svc_access(&s, None).await;
+    let mut spaced = access.clone();
+    spaced.replace_range(10..11, " ");
+    let mut high = access.clone().into_bytes();
+    high[10] = 0xe9;
+    let values = [
+        HeaderValue::from_str(&format!("Bearer {spaced}")).unwrap(),
+        HeaderValue::from_static("Bearer a b"),
+        HeaderValue::from_bytes(&[b"Bearer ".as_slice(), &high].concat()).unwrap(),
+    ];
+    // And the real token once, twice over.
+    let twice = s
+        .http
+        .get(s.url("/api/things"))
+        .header("authorization", format!("Bearer {access}"))
+        .header("authorization", format!("Bearer {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    for (i, v) in values.into_iter().enumerate() {
+        let r = s
+            .http
+            .get(s.url("/api/things"))
+            .header("authorization", v)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "value {i}");
+        assert!(www(&r).contains("error=\"invalid_request\""), "{}", www(&r));
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+    assert_eq!(s.get_bearer("/api/things", &access).await.status(), 200);
+}
+
+#[tokio::test]
 async fn an_unknown_scheme_gets_a_challenge_without_an_error_code() {
     let s = TestServer::start(CONFIG).await;
     let r = get(&s, "/api/things", &[(h("authorization"), "Digest x")]).await;

@@ -8,6 +8,8 @@
 # (cargo build --release -p oauth-edge-gateway --bin oauth-edge --example load_upstream).
 # Prints the user-space instructions per request (the kernel is not counted); the profile
 # stays in $OUT (callgrind.out.<require>) for callgrind_annotate.
+# SHAPE=wrk (default) sends what wrk sends, Host and Authorization only; SHAPE=curl adds
+# curl's User-Agent and Accept.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -51,11 +53,12 @@ trap 'kill $P1 2>/dev/null; kill -INT $P2 2>/dev/null; sleep 3; kill -9 $P1 $P2 
 for _ in $(seq 1 60); do curl -s -o /dev/null --max-time 5 http://127.0.0.1:29040/ && break; sleep 1; done
 TOK=$(curl -s -u bench:$SECRET -d grant_type=client_credentials http://127.0.0.1:29040/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
 # 200 warm-up requests, then N counted ones, on one keep-alive connection.
-python3 - "$TOK" "$N" "$P2" <<'P'
+python3 - "$TOK" "$N" "$P2" "${SHAPE:-wrk}" <<'P'
 import re, socket, subprocess, sys
-tok, n, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+tok, n, pid, shape = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 s = socket.create_connection(("127.0.0.1", 29040))
-req = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:29040\r\nAuthorization: Bearer {tok}\r\n\r\n".encode()
+extra = "User-Agent: curl/8.5.0\r\nAccept: */*\r\n" if shape == "curl" else ""
+req = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:29040\r\n{extra}Authorization: Bearer {tok}\r\n\r\n".encode()
 def run(count):
     ok = 0
     for _ in range(count):
