@@ -595,6 +595,13 @@ mod values {
             );
             // A clone shares the strings and the values; equal text elsewhere is made anew.
             assert_eq!(of(&a.clone()), first);
+            let twin = id("client-a", Some("alice"), "read write");
+            let made = of(&twin);
+            assert_eq!(made, first);
+            assert_ne!(
+                made[0].as_ref().unwrap().as_bytes().as_ptr(),
+                first[0].as_ref().unwrap().as_bytes().as_ptr()
+            );
             // Many others, some sharing a slot, with and without users: each gets its own.
             for i in 0..500 {
                 let user = format!("user-{i}");

@@ -15,7 +15,7 @@
 //! token's text: moka records every read for its eviction policy, and the MAC check decodes
 //! and hashes the token, which together cost more than the rest of an admission. Only a token
 //! that passed the MAC check goes in, so only the very same string, compared in constant time,
-//! is answered from it ([`TokenCache::recent`]); anything else, a forgery included, takes the
+//! is answered from it ([`TokenCache::get_by_text`]); anything else, a forgery included, takes the
 //! MAC check as before. A front entry is used only while nothing has been revoked, forgotten or
 //! cleared in this cache since it was filled (one generation counter), and for at most
 //! [`front::MAX_AGE_MS`]; otherwise the lookup goes to moka as before.
@@ -204,36 +204,53 @@ impl TokenCache {
     where
         F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
     {
-        self.get_at(hash, &[], crate::unix_now_ms(), load).await
+        self.lookup(hash, load).await
     }
 
-    /// A token this thread found live in this cache within the last [`front::MAX_AGE_MS`],
-    /// looked up by its text, with nothing revoked, forgotten or cleared since. Such a token
-    /// passed the MAC check when it was filed, so a hit needs no second check; a miss says
-    /// nothing, and the caller goes on to [`TokenCache::get_at`].
-    pub fn recent(&self, token: &[u8], now_ms: i64) -> Option<Arc<CachedToken>> {
-        let t = front::get(self.id, self.seq(), token, now_ms)?;
-        self.stats.hits.fetch_add(1, Ordering::Relaxed);
-        Some(t)
-    }
-
-    /// [`TokenCache::get`], with the caller's clock reading (Unix milliseconds). A live hit
-    /// is filed in this thread's front under `token`, the text `hash` was verified from, for
-    /// [`TokenCache::recent`]; pass an empty `token` to file nothing. The caller must have
-    /// checked `token`'s MAC with the key set this cache serves.
-    pub async fn get_at<F>(
+    /// [`TokenCache::get`] for a token presented as text, with the caller's clock reading
+    /// (Unix milliseconds). A live token this thread found here within the last
+    /// [`front::MAX_AGE_MS`], with nothing revoked, forgotten or cleared since, is answered
+    /// from the per-thread front by its text alone. Otherwise `verify` checks the text and
+    /// gives its hash, or refuses it (`Ok(None)`, and nothing is looked up); a live hit is then
+    /// filed under the text. Only text `verify` accepted is ever filed, so a front hit needs no
+    /// second check.
+    pub async fn get_by_text<F>(
         &self,
-        hash: TokenHash,
         token: &[u8],
         now_ms: i64,
+        verify: impl FnOnce(&[u8]) -> Option<TokenHash>,
+        load: impl FnOnce(TokenHash) -> F,
+    ) -> Result<Option<Arc<CachedToken>>, Arc<StoreError>>
+    where
+        F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
+    {
+        // Read before any lookup: a revocation that lands after this read makes the front
+        // entry filed below unusable, whatever the lookup saw.
+        let generation = self.seq();
+        if let Some(t) = front::get(self.id, generation, token, now_ms) {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(t));
+        }
+        let Some(hash) = verify(token) else {
+            return Ok(None);
+        };
+        let found = self.lookup(hash, load(hash)).await?;
+        // A revoked token (in the store, or by a marker) is never filed.
+        if let Some(t) = found.as_ref().filter(|t| !t.revoked) {
+            front::put(self.id, generation, token, t, now_ms);
+        }
+        Ok(found)
+    }
+
+    /// moka, then `load` on a miss, then the revocation markers.
+    async fn lookup<F>(
+        &self,
+        hash: TokenHash,
         load: F,
     ) -> Result<Option<Arc<CachedToken>>, Arc<StoreError>>
     where
         F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
     {
-        // Read before the lookup: a revocation that lands after this read makes the front
-        // entry filled below unusable, whatever the lookup saw.
-        let generation = self.seq();
         let entry = match self.entries.get(&hash).await {
             Some(e) => {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
@@ -259,12 +276,7 @@ impl TokenCache {
                     ..*t
                 }))
             }
-            Entry::Known(t, _) => {
-                if !t.revoked {
-                    front::put(self.id, generation, token, &t, now_ms);
-                }
-                Some(t)
-            }
+            Entry::Known(t, _) => Some(t),
         })
     }
 
@@ -585,30 +597,46 @@ mod tests {
         assert!(!o.revoked);
     }
 
-    /// What the edge does with a token's text: the front first, then the cache.
-    async fn look(
-        c: &TokenCache,
-        text: &[u8],
-        now_ms: i64,
-        fam: FamilyId,
-        loads: &AtomicUsize,
-    ) -> Arc<CachedToken> {
-        if let Some(t) = c.recent(text, now_ms) {
-            return t;
-        }
-        let load = async {
-            loads.fetch_add(1, Ordering::SeqCst);
-            Ok(Some(record(fam, None)))
-        };
-        c.get_at(TokenHash::of("front"), text, now_ms, load)
-            .await
-            .unwrap()
-            .unwrap()
+    /// Counts of the calls a lookup by text made.
+    #[derive(Default)]
+    struct Calls {
+        verifies: AtomicUsize,
+        loads: AtomicUsize,
     }
 
-    /// The per-thread front answers without moka, but only for the very same text, only for
-    /// its own cache, only for `MAX_AGE_MS`, and never after a revocation, a forgotten entry
-    /// or a clear.
+    impl Calls {
+        fn get(&self) -> (usize, usize) {
+            (
+                self.verifies.load(Ordering::SeqCst),
+                self.loads.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    /// [`TokenCache::get_by_text`] with a `verify` that accepts (as `h`) only `accept`, and a
+    /// store that knows `h` in family `fam`.
+    async fn by_text(
+        c: &TokenCache,
+        text: &[u8],
+        accept: &[u8],
+        now_ms: i64,
+        fam: FamilyId,
+        calls: &Calls,
+    ) -> Option<Arc<CachedToken>> {
+        let verify = |t: &[u8]| {
+            calls.verifies.fetch_add(1, Ordering::SeqCst);
+            (t == accept).then(|| TokenHash::of("front"))
+        };
+        let load = |_| async {
+            calls.loads.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(record(fam, None)))
+        };
+        c.get_by_text(text, now_ms, verify, load).await.unwrap()
+    }
+
+    /// The per-thread front answers without `verify` or moka, but only for the very same
+    /// text that `verify` accepted, only for its own cache, only for `MAX_AGE_MS`, and never
+    /// after a revocation, a forgotten entry or a clear.
     #[tokio::test]
     async fn the_front_is_bounded_in_time_and_dropped_by_every_invalidation() {
         let c = cache();
@@ -616,55 +644,63 @@ mod tests {
         let h = TokenHash::of("front");
         let text: [u8; crate::tokens::TOKEN_LEN] = std::array::from_fn(|i| b'a' + (i % 26) as u8);
         let fam = FamilyId::random();
-        let loads = AtomicUsize::new(0);
-        let count = || loads.load(Ordering::SeqCst);
+        let calls = Calls::default();
+        let look = |c, t, now| by_text(c, t, &text, now, fam, &calls);
         let t0 = crate::unix_now_ms();
-        look(&c, &text, t0, fam, &loads).await;
-        assert_eq!(count(), 1);
-        // Gone from moka behind the front's back: the front still answers, within its age.
+        assert!(look(&c, &text, t0).await.is_some());
+        assert_eq!(calls.get(), (1, 1));
+        // Gone from moka behind the front's back: the front still answers, within its age,
+        // with neither a second check nor a load.
         c.entries.invalidate(&h).await;
-        let t = c.recent(&text, t0 + 10).expect("the front answers");
+        let t = look(&c, &text, t0 + 10).await.expect("the front answers");
         assert!(!t.revoked);
-        // Only for the same text: one byte off (the last, which leaves the slot the same) is
-        // a miss.
+        assert_eq!(calls.get(), (1, 1));
+        // Only for the same text: one byte off (the last, which leaves the slot the same) or
+        // a prefix is checked, and refused.
         let mut near = text;
         near[text.len() - 1] ^= 1;
-        assert!(c.recent(&near, t0 + 10).is_none());
-        assert!(c.recent(&text[..20], t0 + 10).is_none());
-        // Past its age, moka is asked (and has nothing): a load.
-        assert!(c.recent(&text, t0 + front::MAX_AGE_MS).is_none());
-        look(&c, &text, t0 + front::MAX_AGE_MS, fam, &loads).await;
-        assert_eq!(count(), 2);
+        assert!(look(&c, &near, t0 + 10).await.is_none());
+        assert!(look(&c, &text[..20], t0 + 10).await.is_none());
+        assert_eq!(calls.get(), (3, 1));
+        // Past its age, the text is checked again and moka is asked (and has nothing).
+        assert!(look(&c, &text, t0 + front::MAX_AGE_MS).await.is_some());
+        assert_eq!(calls.get(), (4, 2));
         // Another cache on the same thread never sees this cache's entries.
-        assert!(other.recent(&text, t0 + 1).is_none());
-        look(&other, &text, t0 + 1, fam, &loads).await;
-        assert_eq!(count(), 3);
-        // A lookup with no text files nothing.
+        assert!(look(&other, &text, t0 + 1).await.is_some());
+        assert_eq!(calls.get(), (5, 3));
+        // A lookup by hash files nothing.
         let quiet = cache();
         quiet
-            .get_at(h, &[], t0, async { Ok(Some(record(fam, None))) })
+            .get(h, async { Ok(Some(record(fam, None))) })
             .await
             .unwrap();
-        assert!(quiet.recent(&text, t0 + 1).is_none());
+        assert!(look(&quiet, &text, t0 + 1).await.is_some());
+        assert_eq!(calls.get(), (6, 3), "moka answered, the front had nothing");
 
-        // Each invalidation drops the front entry even while moka is bypassed.
+        // Each invalidation drops the front entry even while moka is bypassed. (The slot is
+        // this cache's again after the first lookup: the other caches took it meanwhile.)
         let now = t0 + front::MAX_AGE_MS + 1;
-        look(&c, &text, now, fam, &loads).await;
-        assert!(c.recent(&text, now).is_some());
+        look(&c, &text, now).await;
+        let (v, l) = calls.get();
+        look(&c, &text, now).await;
+        assert_eq!(calls.get(), (v, l), "the front answered");
         c.forget(&h).await;
-        assert!(c.recent(&text, now).is_none(), "forget");
-        look(&c, &text, now, fam, &loads).await;
-        assert_eq!(count(), 4);
+        look(&c, &text, now).await;
+        assert_eq!(calls.get(), (v + 1, l + 1), "forget");
         c.clear();
-        assert!(c.recent(&text, now).is_none(), "clear");
-        look(&c, &text, now, fam, &loads).await;
-        assert_eq!(count(), 5);
+        look(&c, &text, now).await;
+        assert_eq!(calls.get(), (v + 2, l + 2), "clear");
         c.revoke_family(fam, None).await;
-        assert!(c.recent(&text, now).is_none(), "revoke");
-        let t = look(&c, &text, now, fam, &loads).await;
+        let t = look(&c, &text, now).await.unwrap();
         assert!(t.revoked, "a revocation is seen at once");
+        assert_eq!(
+            calls.get(),
+            (v + 3, l + 2),
+            "moka answered, with the marker"
+        );
         // A revoked token is never filed in the front.
-        assert!(c.recent(&text, now).is_none());
+        look(&c, &text, now).await;
+        assert_eq!(calls.get(), (v + 4, l + 2));
     }
 
     #[tokio::test]

@@ -637,27 +637,22 @@ impl Edge {
         token: &[u8],
         kind: Option<TokenKind>,
     ) -> Result<Option<Arc<CachedToken>>, StoreError> {
-        let cache = &self.inner.cache;
+        let (codec, store) = (&self.inner.codec, &self.inner.store);
+        let verify = |t: &[u8]| match codec.verify_bytes(t) {
+            Ok((k, hash)) if kind.is_none_or(|want| want == k) => Some(hash),
+            _ => None,
+        };
         let now_ms = crate::unix_now_ms();
-        let t = match cache.recent(token, now_ms) {
-            Some(t) => t,
-            None => {
-                let Ok((k, hash)) = self.inner.codec.verify_bytes(token) else {
-                    return Ok(None);
-                };
-                if kind.is_some_and(|want| want != k) {
-                    return Ok(None);
-                }
-                let store = &self.inner.store;
-                let found = cache
-                    .get_at(hash, token, now_ms, async move { store.find(&hash).await })
-                    .await
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                match found {
-                    Some(t) => t,
-                    None => return Ok(None),
-                }
-            }
+        let t = self
+            .inner
+            .cache
+            .get_by_text(token, now_ms, verify, |hash| async move {
+                store.find(&hash).await
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let Some(t) = t else {
+            return Ok(None);
         };
         let now = now_ms.div_euclid(1000);
         let live = !t.revoked && t.expires_at.is_none_or(|e| now < e);
