@@ -3,11 +3,13 @@
 //! without JavaScript would drive them (GET, read the form, POST it back with the cookies),
 //! the client side with plain token requests.
 
+#[path = "support/browser.rs"]
+mod browser;
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
+use browser::{Browser, Page};
 use common::{basic, TestServer};
 use oauth_edge::pkce::s256;
 use serde_json::Value;
@@ -73,162 +75,6 @@ require = "bearer"
 "#;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
-
-/// A response as a browser sees it.
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-impl Page {
-    /// The `<input>` fields of the page's form, by name.
-    fn fields(&self) -> HashMap<String, String> {
-        let mut out = HashMap::new();
-        for tag in self.body.split("<input").skip(1) {
-            let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
-            let attr = |name: &str| {
-                let key = format!(" {name}=\"");
-                tag.find(&key).map(|i| {
-                    let rest = &tag[i + key.len()..];
-                    unescape(&rest[..rest.find('"').unwrap_or(rest.len())])
-                })
-            };
-            if let Some(n) = attr("name") {
-                out.insert(n, attr("value").unwrap_or_default());
-            }
-        }
-        out
-    }
-
-    fn query(&self) -> HashMap<String, String> {
-        let loc = self.location.as_deref().expect("a redirect");
-        let q = loc.split_once('?').map(|(_, q)| q).unwrap_or("");
-        form_urlencoded::parse(q.as_bytes()).into_owned().collect()
-    }
-
-    fn cookie(&self, name: &str) -> Option<&str> {
-        self.set_cookies
-            .iter()
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .map(String::as_str)
-    }
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-/// A browser: keeps cookies, follows nothing by itself.
-struct Browser {
-    http: reqwest::Client,
-    jar: HashMap<String, String>,
-    base: String,
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Self {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            jar: HashMap::new(),
-            base: server.url(""),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Page {
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_string());
-        let set_cookies: Vec<String> = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .collect();
-        for c in &set_cookies {
-            let (kv, _) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = kv.split_once('=').unwrap();
-            self.jar.insert(k.to_string(), v.to_string());
-        }
-        let body = r.text().await.unwrap();
-        Page {
-            status,
-            location,
-            set_cookies,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path_and_query: &str) -> Page {
-        let r = self
-            .http
-            .get(format!("{}{path_and_query}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        self.post_with(path, form, &[]).await
-    }
-
-    async fn post_with(
-        &mut self,
-        path: &str,
-        form: &[(&str, &str)],
-        headers: &[(&str, &str)],
-    ) -> Page {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .form(form);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let r = req.send().await.unwrap();
-        self.finish(r).await
-    }
-
-    /// Posts the form on `page` back with `extra` fields.
-    async fn submit(&mut self, page: &Page, extra: &[(&str, &str)]) -> Page {
-        let fields = page.fields();
-        let mut form: Vec<(&str, &str)> = fields
-            .iter()
-            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        form.extend_from_slice(extra);
-        let action = page
-            .body
-            .split("action=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .expect("a form")
-            .to_string();
-        self.post(&action, &form).await
-    }
-}
 
 fn authorize_url(client: &str, redirect: Option<&str>, extra: &[(&str, &str)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
@@ -308,7 +154,7 @@ async fn web_code(b: &mut Browser) -> String {
 #[tokio::test]
 async fn sign_in_consent_code_and_tokens() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let url = authorize_url(
         "web",
         Some(WEB_CB),
@@ -377,7 +223,7 @@ async fn sign_in_consent_code_and_tokens() {
 #[tokio::test]
 async fn a_registered_query_is_kept_and_the_sole_uri_may_be_omitted() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let url = authorize_url(
         "web",
         Some("https://web.example/cb2?keep=1"),
@@ -419,7 +265,7 @@ async fn a_registered_query_is_kept_and_the_sole_uri_may_be_omitted() {
 #[tokio::test]
 async fn wrong_password_and_deny() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let url = authorize_url("web", Some(WEB_CB), &[("state", "st")]);
     let sign_in = b.get(&url).await;
     let again = b
@@ -445,7 +291,7 @@ async fn wrong_password_and_deny() {
 #[tokio::test]
 async fn first_party_clients_skip_consent() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let url = authorize_url(
         "first",
         None,
@@ -490,7 +336,7 @@ fn is_error_page(p: &Page, code: &str) {
 #[tokio::test]
 async fn errors_without_a_trustworthy_redirect_are_pages() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let p = b.get("/oauth2/authorize?response_type=code").await;
     is_error_page(&p, "invalid_request");
     let p = b.get(&authorize_url("nobody", Some(WEB_CB), &[])).await;
@@ -550,7 +396,7 @@ async fn errors_without_a_trustworthy_redirect_are_pages() {
 #[tokio::test]
 async fn errors_with_a_valid_redirect_go_back_to_the_client() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let cases: Vec<(String, &str)> = vec![
         (
             format!(
@@ -630,7 +476,7 @@ async fn errors_with_a_valid_redirect_go_back_to_the_client() {
 #[tokio::test]
 async fn forms_need_their_csrf_token_and_a_same_site_origin() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let sign_in = b
         .get(&authorize_url("web", Some(WEB_CB), &[("state", "s")]))
         .await;
@@ -663,7 +509,7 @@ async fn forms_need_their_csrf_token_and_a_same_site_origin() {
         .await;
     assert_eq!(p.status, 403);
     // The right token without the cookie it belongs to.
-    let mut cookieless = Browser::new(&s);
+    let mut cookieless = Browser::new(s.url(""));
     let p = cookieless.post("/oauth2/authorize", &good).await;
     assert_eq!(p.status, 403);
     // A tampered request ticket.
@@ -686,7 +532,7 @@ async fn forms_need_their_csrf_token_and_a_same_site_origin() {
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(p.cookie("oauth_edge_session").is_some());
     // A decision without a session is sent back to sign in.
-    let mut fresh = Browser::new(&s);
+    let mut fresh = Browser::new(s.url(""));
     let page = fresh
         .get(&authorize_url("web", Some(WEB_CB), &[("state", "s")]))
         .await;
@@ -702,7 +548,7 @@ async fn cookies_are_secure_over_https() {
         "issuer = \"https://auth.test\"",
     );
     let s = TestServer::start(&cfg).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let sign_in = b
         .get(&authorize_url("web", Some(WEB_CB), &[("state", "s")]))
         .await;
@@ -727,7 +573,7 @@ async fn cookies_are_secure_over_https() {
 #[tokio::test]
 async fn pkce_is_checked_at_the_token_endpoint() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let code = web_code(&mut b).await;
     let wrong = "x".repeat(50);
     let (status, body) = exchange(&s, WEB, &code, Some(WEB_CB), Some(&wrong)).await;
@@ -772,7 +618,7 @@ async fn pkce_is_checked_at_the_token_endpoint() {
 #[tokio::test]
 async fn a_verifier_without_a_challenge_is_refused() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let back = sign_in_and_allow(&mut b, &authorize_url("web", Some(WEB_CB), &[])).await;
     let code = back.query()["code"].clone();
     let (status, body) = exchange(&s, WEB, &code, Some(WEB_CB), Some(VERIFIER)).await;
@@ -787,7 +633,7 @@ async fn a_verifier_without_a_challenge_is_refused() {
 #[tokio::test]
 async fn a_code_redeemed_twice_revokes_what_it_issued() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let code = web_code(&mut b).await;
     let (status, first) = exchange(&s, WEB, &code, Some(WEB_CB), Some(VERIFIER)).await;
     assert_eq!(status, 200);
@@ -815,7 +661,7 @@ async fn a_code_redeemed_twice_revokes_what_it_issued() {
 #[tokio::test]
 async fn a_code_redeemed_concurrently_has_one_winner_whose_tokens_then_die() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let code = web_code(&mut b).await;
     let attempts = (0..10).map(|_| exchange(&s, WEB, &code, Some(WEB_CB), Some(VERIFIER)));
     let results = futures_join_all(attempts).await;
@@ -837,7 +683,7 @@ async fn a_code_redeemed_concurrently_has_one_winner_whose_tokens_then_die() {
 #[tokio::test]
 async fn codes_expire() {
     let s = TestServer::start(CONFIG).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let code = web_code(&mut b).await;
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let (status, body) = exchange(&s, WEB, &code, Some(WEB_CB), Some(VERIFIER)).await;
@@ -913,7 +759,7 @@ async fn poll(s: &TestServer, device_code: &str) -> (u16, Value) {
 
 /// Enters `user_code` on the verification page as alice and decides.
 async fn approve(s: &TestServer, user_code: &str, decision: &str) -> Page {
-    let mut b = Browser::new(s);
+    let mut b = Browser::new(s.url(""));
     let entry = b.get("/oauth2/device").await;
     assert_eq!(entry.status, 200);
     let sign_in = b.submit(&entry, &[("user_code", user_code)]).await;
@@ -970,7 +816,7 @@ async fn device_authorization_answers_rfc_8628_3_2() {
         .await;
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
     // The page prefills a code from verification_uri_complete.
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let page = b
         .get(&format!(
             "/oauth2/device?user_code={}",
@@ -1037,7 +883,7 @@ async fn device_polling_states() {
     let (_, v) = poll(&short, d4["device_code"].as_str().unwrap()).await;
     assert_eq!(v["error"], "expired_token");
     // The page refuses an expired code too.
-    let mut b = Browser::new(&short);
+    let mut b = Browser::new(short.url(""));
     let entry = b.get("/oauth2/device").await;
     let p = b
         .submit(&entry, &[("user_code", d4["user_code"].as_str().unwrap())])
@@ -1063,7 +909,7 @@ async fn two_pollers_of_an_approved_grant_get_one_set_of_tokens() {
 async fn wrong_user_codes_are_rate_limited() {
     let s = TestServer::start(CONFIG).await;
     let d = start_device(&s, None).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let entry = b.get("/oauth2/device").await;
     for i in 0..5 {
         let p = b.submit(&entry, &[("user_code", "BBBB-BBBB")]).await;
@@ -1125,7 +971,7 @@ async fn sign_in_handed_off_to_a_login_app() {
         "[authorization]\nlogin_url = \"https://login.example/login?lang=en\"\n",
     );
     let s = TestServer::start(&cfg).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let url = authorize_url("web", Some(WEB_CB), &[("state", "st"), ("scope", "read")]);
     let to_login = b.get(&url).await;
     assert_eq!(to_login.status, 302);
@@ -1160,7 +1006,7 @@ async fn sign_in_handed_off_to_a_login_app() {
     assert_eq!(echoed["headers"]["x-oauth-user"], "bob");
 
     // Rejected: the browser goes back to the client with access_denied.
-    let mut b2 = Browser::new(&s);
+    let mut b2 = Browser::new(s.url(""));
     let challenge = b2.get(&url).await.query()["login_challenge"].clone();
     let back = s.edge.reject_login(&challenge).unwrap();
     assert!(
@@ -1212,7 +1058,7 @@ async fn failed_sign_ins_are_throttled_per_address() {
         "[authorization]\nmax_failed_sign_ins_per_minute = 3\n",
     );
     let s = TestServer::start(&cfg).await;
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let page = b
         .get(&authorize_url("web", Some(WEB_CB), &[("state", "s")]))
         .await;
@@ -1259,7 +1105,7 @@ async fn the_device_page_hands_sign_in_off_to_the_login_app_too() {
     let s = TestServer::start(&cfg).await;
     let d = start_device(&s, None).await;
     let user_code = d["user_code"].as_str().unwrap();
-    let mut b = Browser::new(&s);
+    let mut b = Browser::new(s.url(""));
     let entry = b.get("/oauth2/device").await;
     let to_login = b.submit(&entry, &[("user_code", user_code)]).await;
     assert_eq!(to_login.status, 303, "{}", to_login.body);

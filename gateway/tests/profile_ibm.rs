@@ -55,16 +55,7 @@ upstream = "echo"
 "#;
 
 async fn ibm() -> (Echo, Gateway) {
-    let echo = Echo::start("echo").await;
-    let s = Setup::new();
-    let config = format!(
-        "{}{CLIENTS}{IBM}{}{}",
-        s.head(),
-        s.gateway(""),
-        upstream("echo", &[echo.addr], "")
-    );
-    let gw = s.launch(&config, &[]).await;
-    (echo, gw)
+    Setup::launch_with_echo(&format!("{CLIENTS}{IBM}")).await
 }
 
 /// POSTs `form` to `path?query` with `headers` (a form body, so the right content type).

@@ -50,16 +50,7 @@ upstream = "echo"
 "#;
 
 async fn kustvakt() -> (Echo, Gateway) {
-    let echo = Echo::start("echo").await;
-    let s = Setup::new();
-    let config = format!(
-        "{}{CLIENTS}{KUSTVAKT}{}{}",
-        s.head(),
-        s.gateway(""),
-        upstream("echo", &[echo.addr], "")
-    );
-    let gw = s.launch(&config, &[]).await;
-    (echo, gw)
+    Setup::launch_with_echo(&format!("{CLIENTS}{KUSTVAKT}")).await
 }
 
 /// What `curl -H 'Content-Type: application/x-www-form-urlencoded' -d '<body>' <url>` sends:

@@ -9,11 +9,14 @@
 //! would drive them: GET, read the form's inputs, POST them back with the cookies (kept per
 //! `Path`, as a browser keeps them), never following a redirect by itself.
 
+#[path = "../../tests/support/browser.rs"]
+mod browser;
 mod common;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use browser::{Browser, Page};
 use common::{assert_error, assert_no_store, header, status_json, upstream, Echo, Gateway, Setup};
 use serde_json::{json, Value};
 
@@ -231,159 +234,6 @@ async fn revoke(gw: &Gateway, bearer: Option<&str>, form: &[(&str, &str)]) -> re
 
 // ---------------------------------------------------------------------------------------
 // A browser without JavaScript
-
-/// A response as a browser sees it.
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Page {
-    /// The `<input>` fields of the page's form, by name.
-    fn fields(&self) -> HashMap<String, String> {
-        let mut out = HashMap::new();
-        for tag in self.body.split("<input").skip(1) {
-            let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
-            let attr = |name: &str| {
-                let key = format!(" {name}=\"");
-                tag.find(&key).map(|i| {
-                    let rest = &tag[i + key.len()..];
-                    unescape(&rest[..rest.find('"').unwrap_or(rest.len())])
-                })
-            };
-            if let Some(n) = attr("name") {
-                out.insert(n, attr("value").unwrap_or_default());
-            }
-        }
-        out
-    }
-
-    /// The redirect's target, before its query.
-    fn target(&self) -> &str {
-        let loc = self.location.as_deref().expect("a redirect");
-        loc.split_once('?').map_or(loc, |(t, _)| t)
-    }
-
-    /// The redirect's query, decoded.
-    fn query(&self) -> HashMap<String, String> {
-        query_of(self.location.as_deref().expect("a redirect"))
-    }
-}
-
-fn query_of(url: &str) -> HashMap<String, String> {
-    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-/// Keeps cookies per name and `Path`, sends those whose path covers the request's, and
-/// follows no redirect by itself.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    /// (name, path) → value.
-    jar: HashMap<(String, String), String>,
-}
-
-impl Browser {
-    fn new(gw: &Gateway) -> Self {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(20))
-                .build()
-                .unwrap(),
-            base: gw.url(""),
-            jar: HashMap::new(),
-        }
-    }
-
-    fn cookie_header(&self, path: &str) -> String {
-        let path = path.split('?').next().unwrap_or(path);
-        self.jar
-            .iter()
-            .filter(|((_, p), _)| {
-                path == p
-                    || path
-                        .strip_prefix(p.as_str())
-                        .is_some_and(|rest| p.ends_with('/') || rest.starts_with('/'))
-            })
-            .map(|((n, _), v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Page {
-        let status = r.status().as_u16();
-        let location = header(&r, "location").map(str::to_string);
-        for c in r.headers().get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let mut parts = c.split(';').map(str::trim);
-            let (name, value) = parts.next().unwrap().split_once('=').unwrap();
-            let path = parts
-                .find_map(|a| a.strip_prefix("Path="))
-                .unwrap_or("/")
-                .to_string();
-            self.jar.insert((name.to_string(), path), value.to_string());
-        }
-        let body = r.text().await.unwrap();
-        Page {
-            status,
-            location,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path_and_query: &str) -> Page {
-        let r = self
-            .http
-            .get(format!("{}{path_and_query}", self.base))
-            .header("cookie", self.cookie_header(path_and_query))
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    /// Posts the form on `page` back with `extra` fields (which replace those of the page).
-    async fn submit(&mut self, page: &Page, extra: &[(&str, &str)]) -> Page {
-        let fields = page.fields();
-        let mut form: Vec<(&str, &str)> = fields
-            .iter()
-            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        form.extend_from_slice(extra);
-        let action = page
-            .body
-            .split("action=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .expect("a form")
-            .to_string();
-        self.post(&action, &form).await
-    }
-}
 
 /// An authorization request's query parameters.
 type Query<'a> = &'a [(&'a str, &'a str)];
@@ -1043,7 +893,7 @@ async fn temporary_and_anonymous_users_only_where_granted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_consent_code_and_token_exchange() {
     let (echo, gw) = launch().await;
-    let mut b = Browser::new(&gw);
+    let mut b = Browser::new(gw.url(""));
     // Without `authorization.login_url`, the built-in sign-in page is served.
     let consent = sign_in(&mut b, &third_party_authorize("csrf-123")).await;
     let back = b.submit(&consent, &[("decision", "allow")]).await;
@@ -1145,7 +995,7 @@ async fn sign_in_consent_code_and_token_exchange() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_code_requires_redirect_uri() {
     let (_echo, gw) = launch().await;
-    let mut b = Browser::new(&gw);
+    let mut b = Browser::new(gw.url(""));
     let consent = sign_in(&mut b, &third_party_authorize("s")).await;
     let code = b.submit(&consent, &[("decision", "allow")]).await.query()["code"].clone();
     // "For the authorization_code grant type, you are required to pass in the code and
@@ -1163,7 +1013,7 @@ async fn authorization_code_requires_redirect_uri() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denial_redirects_with_nprs_error_and_message() {
     let (_echo, gw) = launch().await;
-    let mut b = Browser::new(&gw);
+    let mut b = Browser::new(gw.url(""));
     let consent = sign_in(&mut b, &third_party_authorize("csrf-deny")).await;
     let back = b.submit(&consent, &[("decision", "deny")]).await;
     assert_eq!(back.status, 303);
@@ -1175,7 +1025,7 @@ async fn denial_redirects_with_nprs_error_and_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorize_errors_go_back_to_a_valid_redirect_uri() {
     let (_echo, gw) = launch().await;
-    let mut b = Browser::new(&gw);
+    let mut b = Browser::new(gw.url(""));
     // "If the parameters passed in are NOT correct and the client passed in a valid
     // redirect_uri parameter, the request will be redirected to
     // {{YOUR_REDIRECT_URI}}?error={{ERROR_TYPE}}&message={{ERROR_DESCRIPTION}}" (302).
@@ -1245,7 +1095,7 @@ async fn authorize_errors_go_back_to_a_valid_redirect_uri() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorize_errors_without_a_valid_redirect_uri_are_json() {
     let (_echo, gw) = launch().await;
-    let mut b = Browser::new(&gw);
+    let mut b = Browser::new(gw.url(""));
     // "this endpoint will return the errors encoded as JSON objects (along with the
     // corresponding HTTP status code – usually 400)"
     let cases: [(Query, u16, &str); 5] = [
@@ -1336,7 +1186,7 @@ async fn handed_off(b: &mut Browser, state: &str) -> String {
 async fn authorize_redirects_to_the_login_url() {
     let extra = format!("\n[authorization]\nlogin_url = \"{LOGIN_URL}\"\n");
     let (echo, gw) = launch_with(&extra, Some(ADMIN_TOKEN)).await;
-    let mut b = Browser::new(&gw);
+    let mut b = Browser::new(gw.url(""));
     let challenge = handed_off(&mut b, "handoff").await;
     // Errors are still answered by the edge, not handed off.
     let p = b
@@ -1382,7 +1232,7 @@ async fn authorize_redirects_to_the_login_url() {
 async fn a_login_rejected_at_the_login_url_is_nprs_denial() {
     let extra = format!("\n[authorization]\nlogin_url = \"{LOGIN_URL}\"\n");
     let (_echo, gw) = launch_with(&extra, Some(ADMIN_TOKEN)).await;
-    let mut b = Browser::new(&gw);
+    let mut b = Browser::new(gw.url(""));
     let challenge = handed_off(&mut b, "rejected").await;
     let to = login_app_call(&gw, "reject", json!({ "login_challenge": challenge })).await;
     // "If the user DENIES the application, they will be redirected to
@@ -1392,6 +1242,7 @@ async fn a_login_rejected_at_the_login_url_is_nprs_denial() {
     let p = Page {
         status: 302,
         location: Some(to),
+        set_cookies: Vec::new(),
         body: String::new(),
     };
     let message = assert_npr_error_redirect(&p, THIRD_CB, "denied", "rejected");
@@ -1425,7 +1276,7 @@ async fn poll(gw: &Gateway, client: (&str, &str), device_code: &str) -> reqwest:
 
 /// Opens `verification_uri_complete`, signs in, and decides; returns the last page.
 async fn decide_on_the_device_page(gw: &Gateway, device: &Value, decision: &str) -> Page {
-    let mut b = Browser::new(gw);
+    let mut b = Browser::new(gw.url(""));
     let complete = s(device, "verification_uri_complete");
     let path = complete
         .strip_prefix(&gw.url(""))
@@ -1773,7 +1624,7 @@ async fn revoke_challenges_name_bearer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denial_message_is_encoded_as_npr_shows_it() {
     let (_echo, gw) = launch().await;
-    let mut b = Browser::new(&gw);
+    let mut b = Browser::new(gw.url(""));
     let consent = sign_in(&mut b, &third_party_authorize("csrf")).await;
     let back = b.submit(&consent, &[("decision", "deny")]).await;
     // "…?error=denied&message=The%20user%20has%20denied%20the%20login%20and%20access%20request&state={{CSRF_TOKEN}}"

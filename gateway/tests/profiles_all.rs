@@ -77,16 +77,7 @@ const BASIC_ONLY: (&str, &str) = ("basic-only", "basic-only-secret-0123");
 const FORM_ONLY: (&str, &str) = ("form-only", "form-only-secret-0123");
 
 async fn all() -> (Echo, Gateway) {
-    let echo = Echo::start("echo").await;
-    let s = Setup::new();
-    let config = format!(
-        "{}{CLIENTS}{MORE}{PROFILES}{}{}",
-        s.head(),
-        s.gateway(""),
-        upstream("echo", &[echo.addr], "")
-    );
-    let gw = s.launch(&config, &[]).await;
-    (echo, gw)
+    Setup::launch_with_echo(&format!("{CLIENTS}{MORE}{PROFILES}")).await
 }
 
 /// How a request to a revoke endpoint authenticates its client.

@@ -340,6 +340,21 @@ impl Setup {
         format!("http://{}{}", self.listen, path)
     }
 
+    /// A fresh set-up whose config is `body` (clients, profiles, routes) between the head and
+    /// the gateway's part, with the upstream `echo` in front of a new echo server, launched.
+    pub async fn launch_with_echo(body: &str) -> (Echo, Gateway) {
+        let echo = Echo::start("echo").await;
+        let s = Setup::new();
+        let config = format!(
+            "{}{body}{}{}",
+            s.head(),
+            s.gateway(""),
+            upstream("echo", &[echo.addr], "")
+        );
+        let gw = s.launch(&config, &[]).await;
+        (echo, gw)
+    }
+
     /// Writes `config` and starts `oauth-edge serve --config …`; returns once the admin
     /// `/healthz` answers and `listen` and every address in `also` accept connections.
     pub async fn launch(self, config: &str, also: &[SocketAddr]) -> Gateway {
