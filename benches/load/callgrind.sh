@@ -9,7 +9,9 @@
 # Prints the user-space instructions per request (the kernel is not counted); the profile
 # stays in $OUT (callgrind.out.<require>) for callgrind_annotate.
 # SHAPE=wrk (default) sends what wrk sends, Host and Authorization only; SHAPE=curl adds
-# curl's User-Agent and Accept.
+# curl's User-Agent and Accept. CACHESIM=1 also simulates the caches and branch predictors and
+# prints their misses per request (first-level instruction and data misses, mispredictions):
+# what instruction counts alone do not show.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -48,7 +50,9 @@ enabled = false
 C
 export OAUTH_EDGE_LOG=warn
 taskset -c 1 $UP 127.0.0.1:29041 1 >/dev/null 2>&1 & P1=$!
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$T/cg" "$BIN" serve --config $T/c.toml >$T/g.log 2>&1 & P2=$!
+SIM=()
+[[ ${CACHESIM:-0} == 1 ]] && SIM=(--cache-sim=yes --branch-sim=yes)
+valgrind --tool=callgrind "${SIM[@]}" --instr-atstart=no --callgrind-out-file="$T/cg" "$BIN" serve --config $T/c.toml >$T/g.log 2>&1 & P2=$!
 trap 'kill $P1 2>/dev/null; kill -INT $P2 2>/dev/null; sleep 3; kill -9 $P1 $P2 2>/dev/null; rm -rf "$T"' EXIT
 for _ in $(seq 1 60); do curl -s -o /dev/null --max-time 5 http://127.0.0.1:29040/ && break; sleep 1; done
 TOK=$(curl -s -u bench:$SECRET -d grant_type=client_credentials http://127.0.0.1:29040/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
@@ -81,8 +85,14 @@ subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_outpu
 run(n)
 subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
 P
-callgrind_control -d $P2 >/dev/null
+callgrind_control -d $P2 >/dev/null 2>&1
 sleep 1
 cp "$T/cg.1" "$OUT"
 total=$(callgrind_annotate "$OUT" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 echo "require = $REQ: $total instructions over $N requests, $((total / N)) per request (profile: $OUT)"
+if [[ ${CACHESIM:-0} == 1 ]]; then
+  callgrind_annotate "$OUT" | awk -v n="$N" '
+    /^Events shown:/ {for (i = 3; i <= NF; i++) ev[i - 2] = $i}
+    /PROGRAM TOTALS/ {j = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9,]+$/) {gsub(",", "", $i); v[++j] = $i}}
+    END {for (k = 1; k <= j; k++) if (ev[k] ~ /^(I1mr|D1mr|D1mw|Bcm|Bim)$/) printf "  %s %.0f per request\n", ev[k], v[k] / n}'
+fi

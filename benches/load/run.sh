@@ -201,22 +201,30 @@ done
 
 SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-# gateway_config FILE PORT REQUIRE STORE
+# gateway_config FILE PORT STORE: the two gateways are the same but for their port (and their
+# store's file): each has a route with auth on, /on, and one with auth off, /off, so "auth on"
+# and "auth off" can each be measured on either process (see the concurrent runs below).
 gateway_config() {
-  local file=$1 port=$2 require=$3 store=$4
+  local file=$1 port=$2 store=$3
   {
     if [[ $store == sqlite ]]; then
       printf '[store]\nkind = "sqlite"\npath = "%s"\n\n' "$TMP/edge-$port.db"
     else
       printf '[store]\nkind = "memory"\n\n'
     fi
-    if [[ $require != none ]]; then
-      printf '[[clients]]\nid = "bench"\nsecret = "%s"\nscopes = ["read"]\n\n' "$SECRET"
-    fi
+    printf '[[clients]]\nid = "bench"\nsecret = "%s"\nscopes = ["read"]\n\n' "$SECRET"
     cat <<EOF
 [[routes]]
+path = "/on"
+require = "bearer"
+
+[[routes]]
+path = "/off"
+require = "none"
+
+[[routes]]
 path = "/"
-require = "$require"
+require = "none"
 
 [gateway]
 threads = $GW_THREADS
@@ -236,8 +244,8 @@ EOF
   } >"$file"
 }
 
-gateway_config "$TMP/off.toml" "$P_OFF" none memory
-gateway_config "$TMP/on.toml" "$P_ON" bearer "$STORE"
+gateway_config "$TMP/off.toml" "$P_OFF" "$STORE"
+gateway_config "$TMP/on.toml" "$P_ON" "$STORE"
 for c in off on; do
   "$GATEWAY" check-config "$TMP/$c.toml" >"$TMP/check-$c.log" 2>&1 ||
     die "bad config $TMP/$c.toml: $(cat "$TMP/check-$c.log")"
@@ -298,24 +306,41 @@ EOF
   wait_http "http://$HOST:$P_NGX/"
 fi
 
-# A token for the auth-on gateway, and one request with it, so its status is cached.
-resp=$(curl -s --max-time 10 -u "bench:$SECRET" -d grant_type=client_credentials \
-  "http://$HOST:$P_ON/oauth2/token")
-TOKEN=$(printf '%s' "$resp" | sed -nE 's/.*"access_token":"([^"]+)".*/\1/p')
-[[ -n $TOKEN ]] || die "no token from /oauth2/token: $resp"
-AUTH="Authorization: Bearer $TOKEN"
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "$AUTH" "http://$HOST:$P_ON/")
-[[ $code == 200 ]] || die "the warm-up request with the token got $code"
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$P_ON/")
-[[ $code == 401 ]] || die "the auth-on gateway let a request without a token through ($code)"
+# A token from each gateway, and one request with it to its auth-on route, so its status is
+# cached. Each gateway is always sent its own token, on either route.
+declare -A AUTH_AT
+for port in $P_OFF $P_ON; do
+  resp=$(curl -s --max-time 10 -u "bench:$SECRET" -d grant_type=client_credentials \
+    "http://$HOST:$port/oauth2/token")
+  token=$(printf '%s' "$resp" | sed -nE 's/.*"access_token":"([^"]+)".*/\1/p')
+  [[ -n $token ]] || die "no token from the gateway on $port: $resp"
+  AUTH_AT[$port]="Authorization: Bearer $token"
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "${AUTH_AT[$port]}" "http://$HOST:$port/on")
+  [[ $code == 200 ]] || die "the warm-up request with the token got $code from $port"
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$port/on")
+  [[ $code == 401 ]] || die "the gateway on $port let a request without a token through /on ($code)"
+done
 
 # --- scenarios -------------------------------------------------------------------------
 
 SCENARIOS=(direct auth-off auth-on)
+# auth-off and auth-on run on the two gateway processes; the concurrent runs also use the
+# swapped pair, auth-on@A (the first gateway's /on) and auth-off@B (the second's /off).
 declare -A URL=(
   [direct]="http://$HOST:$P_UP/"
-  [auth-off]="http://$HOST:$P_OFF/"
-  [auth-on]="http://$HOST:$P_ON/"
+  [auth-off]="http://$HOST:$P_OFF/off"
+  [auth-on]="http://$HOST:$P_ON/on"
+  [auth-on@A]="http://$HOST:$P_OFF/on"
+  [auth-off@B]="http://$HOST:$P_ON/off"
+)
+# The same request everywhere: a bearer header (each gateway its own token).
+declare -A AUTH=(
+  [direct]="${AUTH_AT[$P_ON]}"
+  [auth-off]="${AUTH_AT[$P_OFF]}"
+  [auth-on]="${AUTH_AT[$P_ON]}"
+  [auth-on@A]="${AUTH_AT[$P_OFF]}"
+  [auth-off@B]="${AUTH_AT[$P_ON]}"
+  [nginx]="${AUTH_AT[$P_ON]}"
 )
 declare -A WHAT=(
   [direct]="upstream direct (no proxy)"
@@ -329,7 +354,7 @@ if [[ -n $NGINX ]]; then
 fi
 if [[ -n ${ONLY:-} ]]; then # ONLY="auth-off auth-on": run just these scenarios
   read -ra SCENARIOS <<<"$ONLY"
-  for s in "${SCENARIOS[@]}"; do [[ -n ${URL[$s]:-} ]] || die "ONLY: no scenario $s"; done
+  for s in "${SCENARIOS[@]}"; do [[ -n ${WHAT[$s]:-} ]] || die "ONLY: no scenario $s"; done
 fi
 
 # to_ms VALUE: wrk's 1.23ms / 456.00us / 1.20s as milliseconds
@@ -371,11 +396,10 @@ run_one() {
 # run_load SCENARIO OUTFILE: the load generator against SCENARIO; prints "rps p50 p99 errors"
 run_load() {
   local s=$1 out=$2
-  # The same request in every scenario: the bearer header is sent everywhere.
   if [[ $LOADGEN == wrk ]]; then
     pinning "$LOAD_CPUS"
     "${PIN[@]}" timeout $((DURATION + 30)) wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" \
-      --latency -H "$AUTH" "${URL[$s]}" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
+      --latency -H "${AUTH[$s]}" "${URL[$s]}" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
     local rps p50 p99 errs
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
@@ -387,7 +411,7 @@ run_load() {
   else
     pinning "$LOAD_CPUS"
     "${PIN[@]}" timeout $((DURATION + 30)) oha --no-tui --output-format json -z "${DURATION}s" \
-      -c "$CONNS" -H "$AUTH" "${URL[$s]}" >"$out" 2>&1 || die "oha failed: $(cat "$out")"
+      -c "$CONNS" -H "${AUTH[$s]}" "${URL[$s]}" >"$out" 2>&1 || die "oha failed: $(cat "$out")"
     python3 - "$out" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -432,7 +456,26 @@ fi
 RUN_START=$(cpu_sample)
 
 declare -A RPS P50 P99 ERR CPU
+# ab_pair FIRST SECOND ROUND: loads both at once, FIRST's load started first, half the
+# connections each; writes "rate_of_FIRST rate_of_SECOND" to $TMP/ab.res. Non-2xx responses
+# and socket errors are added to auth-on's count, which flags the run.
+ab_pair() {
+  local half=$(((CONNS + 1) / 2)) a b ea eb
+  (CONNS=$half WRK_THREADS=1 run_load "$1" "$TMP/ab-$1.$3.out" >"$TMP/ab-$1.$3.res") &
+  a=$!
+  (CONNS=$half WRK_THREADS=1 run_load "$2" "$TMP/ab-$2.$3.out" >"$TMP/ab-$2.$3.res") &
+  b=$!
+  LOAD_PIDS+=("$a" "$b")
+  wait "$a" || return 1
+  wait "$b" || return 1
+  read -r a _ _ ea <"$TMP/ab-$1.$3.res"
+  read -r b _ _ eb <"$TMP/ab-$2.$3.res"
+  ((ea + eb == 0)) || ERR[auth-on]=$((${ERR[auth-on]:-0} + ea + eb))
+  echo "$a $b" >"$TMP/ab.res"
+}
+
 AB_RATIO=""
+AB_HALVES=""
 [[ " ${SCENARIOS[*]} " == *" auth-off "* && " ${SCENARIOS[*]} " == *" auth-on "* && $LOADGEN == wrk ]] || AB=0
 for ((r = 1; r <= ROUNDS; r++)); do
   for s in "${SCENARIOS[@]}"; do
@@ -449,26 +492,23 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
   if [[ $AB == 1 ]]; then
     # Both gateways loaded at once, half the connections each: they share the gateway's
-    # cores at the same moment, so whatever else the machine does hits both alike, and the
-    # ratio of their rates is the ratio of their costs per request. The start order
-    # alternates between rounds.
-    first=auth-off second=auth-on
-    ((r % 2)) || { first=auth-on second=auth-off; }
-    half=$(((CONNS + 1) / 2))
-    (CONNS=$half WRK_THREADS=1 run_load "$first" "$TMP/ab-$first.$r.out" >"$TMP/ab-$first.$r.res") &
-    ab1=$!
-    (CONNS=$half WRK_THREADS=1 run_load "$second" "$TMP/ab-$second.$r.out" >"$TMP/ab-$second.$r.res") &
-    ab2=$!
-    LOAD_PIDS+=("$ab1" "$ab2")
-    if ! wait "$ab1" || ! wait "$ab2"; then
-      die "the concurrent auth-off/auth-on run failed (KEEP=1 keeps $TMP)"
-    fi
-    read -r ab_off _ _ ab_off_err <"$TMP/ab-auth-off.$r.res"
-    read -r ab_on _ _ ab_on_err <"$TMP/ab-auth-on.$r.res"
-    ((ab_off_err + ab_on_err == 0)) || ERR[auth-on]=$((${ERR[auth-on]} + ab_off_err + ab_on_err))
-    AB_RATIO+="$(ratio "$ab_on" "$ab_off") "
-    log "round $r/$ROUNDS  concurrent: auth-off $(printf '%.0f' "$ab_off") req/s, auth-on $(printf '%.0f' "$ab_on") req/s," \
-      "ratio $(ratio "$ab_on" "$ab_off")"
+    # core at the same moment, so whatever else the machine does hits both alike, and the
+    # ratio of their rates is the inverse ratio of their costs per request. Twice per round,
+    # crossed: first auth off on gateway A against auth on on gateway B, auth off's load
+    # started first; then auth on on A against auth off on B, auth on's load started first.
+    # Which process serves which side, and which load starts first, both flip between the two
+    # halves, so neither favours a side: the round's ratio is the geometric mean of the two.
+    ab_pair auth-off auth-on "$r" || die "the concurrent auth-off/auth-on run failed (KEEP=1 keeps $TMP)"
+    read -r ab_off1 ab_on1 <"$TMP/ab.res"
+    ab_pair auth-on@A auth-off@B "$r" || die "the concurrent auth-on/auth-off run failed (KEEP=1 keeps $TMP)"
+    read -r ab_on2 ab_off2 <"$TMP/ab.res"
+    r1=$(ratio "$ab_on1" "$ab_off1")
+    r2=$(ratio "$ab_on2" "$ab_off2")
+    rg=$(awk -v a="$r1" -v b="$r2" 'BEGIN {printf "%.3f", sqrt(a * b)}')
+    AB_RATIO+="$rg "
+    AB_HALVES+="$r1/$r2 "
+    log "round $r/$ROUNDS  concurrent: auth off on A $(printf '%.0f' "$ab_off1"), auth on on B $(printf '%.0f' "$ab_on1") req/s," \
+      "ratio $r1; auth on on A $(printf '%.0f' "$ab_on2"), auth off on B $(printf '%.0f' "$ab_off2") req/s, ratio $r2; round $rg"
   fi
 done
 read -r _ RUN_STEAL <<<"$(cpu_pct "$RUN_START" "$(cpu_sample)")"
@@ -521,7 +561,7 @@ for s in "${SCENARIOS[@]}"; do M[$s]=$(med "${RPS[$s]}"); done
   fi
   if [[ -n $AB_RATIO ]]; then
     ab=$(med "$AB_RATIO")
-    printf '| auth on / auth off, both loaded at once (per round: %s) | | %s | >= 0.95: %s |\n' "${AB_RATIO% }" "$ab" \
+    printf '| auth on / auth off, both loaded at once, crossed (per round: %s; halves %s) | | %s | >= 0.95: %s |\n' "${AB_RATIO% }" "${AB_HALVES% }" "$ab" \
       "$(awk -v r="$ab" 'BEGIN {print (r >= 0.95 ? "met" : "MISSED")}')"
   fi
   ratio_row "gateway auth off / direct" auth-off direct
