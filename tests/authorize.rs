@@ -9,6 +9,8 @@ mod common;
 
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use browser::{Browser, Page};
 use common::{basic, TestServer};
 use oauth_edge::pkce::s256;
@@ -981,6 +983,18 @@ async fn sign_in_handed_off_to_a_login_app() {
         "{loc}"
     );
     let challenge = to_login.query()["login_challenge"].clone();
+    // The browser sent there gets a login cookie for the way back (Lax: that way back is a
+    // navigation from the login app's site), and the challenge does not carry its value.
+    let set = to_login.cookie("oauth_edge_login").expect("a login cookie");
+    assert!(
+        set.contains("SameSite=Lax") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    let value = set["oauth_edge_login=".len()..].split(';').next().unwrap();
+    assert!(value.len() >= 16, "{set}");
+    let opened = challenge.split('.').next().unwrap();
+    let opened = String::from_utf8(URL_SAFE_NO_PAD.decode(opened).unwrap()).unwrap();
+    assert!(!opened.contains(value), "{opened}");
 
     // The login app signs bob in and accepts the challenge (the gateway's admin API does
     // this call).
@@ -988,6 +1002,20 @@ async fn sign_in_handed_off_to_a_login_app() {
     let path = back
         .strip_prefix("http://auth.test")
         .expect("under the issuer");
+    assert!(!back.contains(value), "{back}");
+
+    // The verifier works only in the browser that was sent to the login app: leaked (history,
+    // logs, a Referer), it signs nobody in anywhere else.
+    let mut elsewhere = Browser::new(s.url(""));
+    let p = elsewhere.get(path).await;
+    is_error_page(&p, "invalid_request");
+    assert!(p.cookie("oauth_edge_session").is_none());
+    let mut forged_cookie = Browser::new(s.url(""));
+    forged_cookie.set_cookie("oauth_edge_login", "AAAAAAAAAAAAAAAAAAAAAA");
+    let p = forged_cookie.get(path).await;
+    is_error_page(&p, "invalid_request");
+    assert!(p.cookie("oauth_edge_session").is_none());
+
     let consent = b.get(path).await;
     assert_eq!(consent.status, 200, "{}", consent.body);
     assert!(consent.body.contains("bob"));
@@ -1126,6 +1154,10 @@ async fn the_device_page_hands_sign_in_off_to_the_login_app_too() {
     let back = s.edge.accept_login(&challenge, "bob").unwrap();
     let path = back.strip_prefix("http://auth.test").unwrap();
     assert!(path.starts_with("/oauth2/device?login_verifier="), "{path}");
+    // Only in the browser that was sent to the login app.
+    let p = Browser::new(s.url("")).get(path).await;
+    is_error_page(&p, "invalid_request");
+    assert!(p.cookie("oauth_edge_session").is_none());
     let confirm = b.get(path).await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
     assert!(confirm.body.contains("bob") && confirm.body.contains(user_code));

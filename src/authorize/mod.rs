@@ -4,7 +4,9 @@
 //! Sign-in is either the built-in page, backed by the [`UserDirectory`](crate::users), or a
 //! hand-off to an existing login app (`authorization.login_url`): the edge redirects there with
 //! a `login_challenge`, and the app settles it with [`Edge::accept_login`] or
-//! [`Edge::reject_login`] (the gateway's admin API calls these), Hydra's pattern.
+//! [`Edge::reject_login`] (the gateway's admin API calls these), Hydra's pattern. The
+//! challenge, and so the verifier that brings the browser back, is bound to the browser that
+//! was sent: a keyed hash of its `oauth_edge_login` cookie (`SameSite=Lax`) is sealed into it.
 //!
 //! Errors before the client and its `redirect_uri` are known good are shown as a page, never
 //! redirected (RFC 6749 4.1.2.1); after that they go back to the client as query parameters.
@@ -32,7 +34,7 @@ use crate::secret::Secret;
 use crate::store::{CodeBinding, DeviceStatus, NewFamily, NewToken, StoreError};
 use crate::tokens::{FamilyId, TokenKind};
 
-use session::{cookie, set_cookie, Sealer, CSRF_COOKIE, SESSION_COOKIE};
+use session::{cookie, set_cookie, Sealer, CSRF_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
 
 /// The user-code alphabet: 20 consonants, no vowels (no words), no look-alikes (RFC 8628 6.1).
 pub(crate) const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -144,11 +146,22 @@ enum Pending {
     Device(String),
 }
 
+/// A login challenge: what waits for the login app's answer, and the browser sent there.
+#[derive(Serialize, Deserialize)]
+struct Challenge {
+    pending: Pending,
+    /// The browser's [`Sealer::browser_binding`]: the verifier made from this challenge works
+    /// only in the browser that holds the matching login cookie, so a verifier URL that leaks
+    /// (history, logs, a `Referer`) signs nobody in elsewhere.
+    browser: String,
+}
+
 /// A login verifier: the hand-off's answer.
 #[derive(Serialize, Deserialize)]
 struct Verified {
     pending: Pending,
     user: String,
+    browser: String,
 }
 
 /// Why an authorization request was refused.
@@ -183,10 +196,14 @@ async fn authorize_get(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
         let Some(Verified {
             pending: Pending::Authorize(request),
             user,
+            browser,
         }) = edge.pages().sealer.open::<Verified>("verifier", v)
         else {
             return bad_verifier();
         };
+        if !out.login_browser_ok(edge, &browser) {
+            return bad_verifier();
+        }
         out.sign_in_as(edge, &user);
         return proceed(req, out, request, &user).await;
     }
@@ -198,11 +215,14 @@ async fn authorize_get(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
         Some(user) => proceed(req, out, request, &user).await,
         None => match &edge.config().authorization.login_url {
             Some(url) => {
-                let challenge = edge.pages().sealer.seal(
-                    "login",
-                    request_ttl(edge),
-                    &Pending::Authorize(request),
-                );
+                let challenge = Challenge {
+                    pending: Pending::Authorize(request),
+                    browser: out.bind_login(edge),
+                };
+                let challenge = edge
+                    .pages()
+                    .sealer
+                    .seal("login", request_ttl(edge), &challenge);
                 redirect(StatusCode::FOUND, url, &[("login_challenge", &challenge)])
             }
             None => sign_in_page(req, out, &request, None, StatusCode::OK).await,
@@ -575,7 +595,7 @@ impl Edge {
     /// in. Returns the URL to send the browser to, which continues the flow (consent, then the
     /// client). Fails for a challenge that is forged or has expired.
     pub fn accept_login(&self, challenge: &str, user: &str) -> Result<String, OAuthError> {
-        let pending = self.open_challenge(challenge)?;
+        let Challenge { pending, browser } = self.open_challenge(challenge)?;
         if user.is_empty() || user.chars().any(char::is_control) {
             return Err(OAuthError::invalid_request("the user id is not valid"));
         }
@@ -589,6 +609,7 @@ impl Edge {
             &Verified {
                 pending,
                 user: user.to_string(),
+                browser,
             },
         );
         Ok(with_query(
@@ -600,7 +621,7 @@ impl Edge {
     /// Rejects a login challenge: returns the URL that sends the browser back to the client
     /// with `error=access_denied`.
     pub fn reject_login(&self, challenge: &str) -> Result<String, OAuthError> {
-        let request = match self.open_challenge(challenge)? {
+        let request = match self.open_challenge(challenge)?.pending {
             Pending::Authorize(r) => r,
             // The device keeps waiting until its code expires; the user is back at the page
             // where codes are entered.
@@ -620,10 +641,10 @@ impl Edge {
         ))
     }
 
-    fn open_challenge(&self, challenge: &str) -> Result<Pending, OAuthError> {
+    fn open_challenge(&self, challenge: &str) -> Result<Challenge, OAuthError> {
         self.pages()
             .sealer
-            .open::<Pending>("login", challenge)
+            .open::<Challenge>("login", challenge)
             .ok_or_else(|| {
                 OAuthError::invalid_request("the login challenge is not valid or has expired")
             })
@@ -656,7 +677,8 @@ pub(crate) async fn device(req: Request<'_>) -> Response<Bytes> {
             Some(Verified {
                 pending: Pending::Device(code),
                 user,
-            }) => {
+                browser,
+            }) if out.login_browser_ok(req.edge, &browser) => {
                 out.sign_in_as(req.edge, &user);
                 device_code_step(&req, &mut out, Some(code), Some(user)).await
             }
@@ -775,10 +797,14 @@ async fn device_code_step(
     }
     let Some(user) = user else {
         if let Some(url) = &edge.config().authorization.login_url {
-            let challenge =
-                edge.pages()
-                    .sealer
-                    .seal("login", request_ttl(edge), &Pending::Device(code));
+            let challenge = Challenge {
+                pending: Pending::Device(code),
+                browser: out.bind_login(edge),
+            };
+            let challenge = edge
+                .pages()
+                .sealer
+                .seal("login", request_ttl(edge), &challenge);
             return redirect(
                 StatusCode::SEE_OTHER,
                 url,
@@ -879,6 +905,9 @@ struct Out {
     path: String,
     csrf_cookie: Option<String>,
     new_csrf: Option<String>,
+    login_cookie: Option<String>,
+    /// The login cookie to set, and for how long.
+    new_login: Option<(String, u64)>,
     session: Option<String>,
     session_ttl: u64,
 }
@@ -905,6 +934,8 @@ impl Out {
             path,
             csrf_cookie: cookie(&req.head.headers, CSRF_COOKIE).map(str::to_string),
             new_csrf: None,
+            login_cookie: cookie(&req.head.headers, LOGIN_COOKIE).map(str::to_string),
+            new_login: None,
             session: None,
             session_ttl: cfg.session_ttl.as_secs(),
         }
@@ -922,6 +953,26 @@ impl Out {
             }
         };
         edge.pages().sealer.csrf_token(&value)
+    }
+
+    /// The binding of this browser for a hand-off to the login app: (re)sets its login cookie
+    /// for as long as the challenge and then its verifier can live. A browser that already has
+    /// one keeps it, so hand-offs from two tabs both come back.
+    fn bind_login(&mut self, edge: &Edge) -> String {
+        let value = match &self.login_cookie {
+            Some(c) if !c.is_empty() => c.clone(),
+            _ => crate::tokens_random(16),
+        };
+        let binding = edge.pages().sealer.browser_binding(&value);
+        self.new_login = Some((value, request_ttl(edge) + VERIFIER_TTL));
+        binding
+    }
+
+    /// Whether this browser is the one a login challenge was made for.
+    fn login_browser_ok(&self, edge: &Edge, binding: &str) -> bool {
+        edge.pages()
+            .sealer
+            .browser_ok(self.login_cookie.as_deref(), binding)
     }
 
     /// The answer to a form post that fails the CSRF checks; `None` when it passes.
@@ -965,6 +1016,20 @@ impl Out {
             h.append(
                 header::SET_COOKIE,
                 set_cookie(CSRF_COOKIE, c, &self.path, None, "Strict", self.secure),
+            );
+        }
+        if let Some((value, ttl)) = &self.new_login {
+            // Lax: the way back from the login app is a top-level navigation from its site.
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    LOGIN_COOKIE,
+                    value,
+                    &self.path,
+                    Some(*ttl),
+                    "Lax",
+                    self.secure,
+                ),
             );
         }
         if let Some(s) = &self.session {

@@ -17,6 +17,8 @@ use subtle::ConstantTimeEq;
 pub(crate) const SESSION_COOKIE: &str = "oauth_edge_session";
 /// The CSRF cookie's name.
 pub(crate) const CSRF_COOKIE: &str = "oauth_edge_csrf";
+/// The cookie that ties a hand-off to a login app to the browser that was sent there.
+pub(crate) const LOGIN_COOKIE: &str = "oauth_edge_login";
 
 const TAG_LEN: usize = 16;
 
@@ -81,6 +83,27 @@ impl Sealer {
         let mut data = b"csrf:".to_vec();
         data.extend_from_slice(cookie.as_bytes());
         URL_SAFE_NO_PAD.encode(self.tag(&data))
+    }
+
+    /// What a login challenge carries of the browser it was made for: a keyed hash of that
+    /// browser's login cookie, so that neither the challenge nor the verifier reveals the
+    /// cookie's value.
+    pub(crate) fn browser_binding(&self, cookie: &str) -> String {
+        let mut data = b"login-browser:".to_vec();
+        data.extend_from_slice(cookie.as_bytes());
+        URL_SAFE_NO_PAD.encode(self.tag(&data))
+    }
+
+    /// Whether a login cookie is the one a challenge was made for.
+    pub(crate) fn browser_ok(&self, cookie: Option<&str>, binding: &str) -> bool {
+        match cookie {
+            Some(c) if !c.is_empty() => self
+                .browser_binding(c)
+                .as_bytes()
+                .ct_eq(binding.as_bytes())
+                .into(),
+            _ => false,
+        }
     }
 
     /// Whether a posted form token matches the CSRF cookie.
@@ -151,6 +174,20 @@ mod tests {
         assert_eq!(s.open::<String>("session", &forged), None);
         assert_eq!(s.open::<String>("session", "garbage"), None);
         assert_eq!(s.open::<String>("session", "a.b.c"), None);
+    }
+
+    #[test]
+    fn a_browser_binding_needs_its_own_cookie() {
+        let s = Sealer::new(&[7; 32]);
+        let b = s.browser_binding("abc");
+        assert!(s.browser_ok(Some("abc"), &b));
+        assert!(!s.browser_ok(Some("abd"), &b));
+        assert!(!s.browser_ok(None, &b));
+        assert!(!s.browser_ok(Some(""), &s.browser_binding("")));
+        // Not the CSRF token of the same value, nor another key's binding.
+        assert_ne!(b, s.csrf_token("abc"));
+        assert!(!Sealer::new(&[8; 32]).browser_ok(Some("abc"), &b));
+        assert!(!b.contains("abc"));
     }
 
     #[test]

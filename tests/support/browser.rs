@@ -91,6 +91,12 @@ impl Browser {
         }
     }
 
+    /// Puts a cookie in the jar for every path, as a page or an attacker could.
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.jar
+            .insert((name.to_string(), "/".to_string()), value.to_string());
+    }
+
     fn cookie_header(&self, path: &str) -> String {
         let path = path.split('?').next().unwrap_or(path);
         self.jar
