@@ -37,6 +37,12 @@ pub(crate) enum Action {
         /// May introspect other clients' tokens.
         #[arg(long)]
         introspect: bool,
+        /// Its authorization requests must carry PKCE (public clients always must).
+        #[arg(long)]
+        require_pkce: bool,
+        /// A signed-in user is not asked for consent (first-party clients).
+        #[arg(long)]
+        skip_consent: bool,
     },
     /// List the clients: the store's, then the config file's (never a secret).
     List,
@@ -114,6 +120,17 @@ pub(crate) fn public_view(rec: &ClientRecord) -> serde_json::Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("secret_hash");
         o.remove("secret");
+        // The two flags as the config view shows them, also when the stored settings leave
+        // them out (off): a public client always needs PKCE.
+        let flag = |o: &serde_json::Map<String, serde_json::Value>, k: &str| {
+            o.get(k)
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+        };
+        let pkce = flag(o, "require_pkce") || flag(o, "public");
+        let skip = flag(o, "skip_consent");
+        o.insert("require_pkce".into(), pkce.into());
+        o.insert("skip_consent".into(), skip.into());
         o.insert("created_at".into(), rec.created_at.into());
         o.insert("source".into(), "store".into());
     }
@@ -314,8 +331,10 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
             public,
             redirect_uris,
             introspect,
+            require_pkce,
+            skip_consent,
         } => {
-            let c = spec(
+            let mut c = spec(
                 id.clone(),
                 name,
                 scopes,
@@ -324,6 +343,8 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
                 redirect_uris,
                 introspect,
             );
+            c.require_pkce = require_pkce;
+            c.skip_consent = skip_consent;
             create(&edge, c).await.map(|secret| {
                 if json {
                     json!({ "id": id, "secret": secret.as_ref().map(Secret::expose) })

@@ -952,6 +952,31 @@ async fn the_client_commands_share_the_store_with_the_gateway() {
     let new_secret = rotated["secret"].as_str().unwrap().to_string();
     assert_ne!(new_secret, secret);
 
+    // An authorization-code client with the two flags the admin API also takes.
+    let out = run(&[
+        "client",
+        "add",
+        "--config",
+        f,
+        "--id",
+        "web",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://web.example/cb",
+        "--require-pkce",
+        "--skip-consent",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["client", "show", "web", "--config", f, "--json"]);
+    let web: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(web["require_pkce"], true, "{web}");
+    assert_eq!(web["skip_consent"], true, "{web}");
+    let out = run(&["client", "show", "x", "--config", f, "--json"]);
+    let x: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(x["require_pkce"], false, "{x}");
+    assert_eq!(x["skip_consent"], false, "{x}");
+
     // Bad input exits 2 and stores nothing; so does an id that exists.
     let out = run(&[
         "client", "add", "--config", f, "--id", "y", "--scope", "a\"b",
