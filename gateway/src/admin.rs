@@ -297,48 +297,12 @@ async fn show_client(
     Ok(Json(clients::show(&s.edge, &id).await?))
 }
 
-/// The body of `POST /admin/clients`: the flags of `oauth-edge client add`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewClient {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    grants: Vec<String>,
-    #[serde(default)]
-    public: bool,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    introspect: bool,
-    /// Authorization requests must carry PKCE (public clients always must).
-    #[serde(default)]
-    require_pkce: bool,
-    /// A signed-in user is not asked for consent (first-party clients).
-    #[serde(default)]
-    skip_consent: bool,
-}
-
 async fn create_client(
     State(s): State<AdminState>,
-    JsonBody(c): JsonBody<NewClient>,
+    JsonBody(c): JsonBody<clients::NewClient>,
 ) -> Result<Response, ApiError> {
     let id = c.id.clone();
-    let mut spec = clients::spec(
-        c.id,
-        c.name,
-        c.scopes,
-        c.grants,
-        c.public,
-        c.redirect_uris,
-        c.introspect,
-    );
-    spec.require_pkce = c.require_pkce;
-    spec.skip_consent = c.skip_consent;
-    let secret = clients::create(&s.edge, spec).await?;
+    let secret = clients::create(&s.edge, c.into_config()).await?;
     tracing::info!(client_id = %id, public = secret.is_none(), "admin API: client created");
     let mut body = json!({ "id": id });
     if let Some(secret) = secret {

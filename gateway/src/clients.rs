@@ -9,41 +9,14 @@ use oauth_edge::clients::{validate_client, SecretHash};
 use oauth_edge::config::ClientConfig;
 use oauth_edge::store::{ClientRecord, StoreError};
 use oauth_edge::{Config, Edge, Secret};
+use serde::Deserialize;
 use serde_json::json;
 
 /// `oauth-edge client …`.
 #[derive(Subcommand)]
 pub(crate) enum Action {
     /// Create a client. A confidential client's secret is printed once.
-    Add {
-        /// The client id.
-        #[arg(long)]
-        id: String,
-        /// A display name.
-        #[arg(long)]
-        name: Option<String>,
-        /// A scope it may ask for (repeat for several).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// A grant type it may use (repeat for several). Default: client_credentials.
-        #[arg(long = "grant")]
-        grants: Vec<String>,
-        /// A public client: no secret.
-        #[arg(long)]
-        public: bool,
-        /// A redirect URI (repeat for several).
-        #[arg(long = "redirect-uri")]
-        redirect_uris: Vec<String>,
-        /// May introspect other clients' tokens.
-        #[arg(long)]
-        introspect: bool,
-        /// Its authorization requests must carry PKCE (public clients always must).
-        #[arg(long)]
-        require_pkce: bool,
-        /// A signed-in user is not asked for consent (first-party clients).
-        #[arg(long)]
-        skip_consent: bool,
-    },
+    Add(NewClient),
     /// List the clients: the store's, then the config file's (never a secret).
     List,
     /// Show one client.
@@ -61,6 +34,48 @@ pub(crate) enum Action {
         /// The client id.
         id: String,
     },
+}
+
+/// A new client: the flags of `oauth-edge client add`, and the body of `POST /admin/clients`.
+#[derive(clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewClient {
+    /// The client id.
+    #[arg(long)]
+    pub(crate) id: String,
+    /// A display name.
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// A scope it may ask for (repeat for several).
+    #[arg(long = "scope")]
+    #[serde(default)]
+    pub(crate) scopes: Vec<String>,
+    /// A grant type it may use (repeat for several). Default: client_credentials
+    /// (refresh_token for a public client).
+    #[arg(long = "grant")]
+    #[serde(default)]
+    pub(crate) grants: Vec<String>,
+    /// A public client: no secret.
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) public: bool,
+    /// A redirect URI (repeat for several).
+    #[arg(long = "redirect-uri")]
+    #[serde(default)]
+    pub(crate) redirect_uris: Vec<String>,
+    /// May introspect other clients' tokens.
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) introspect: bool,
+    /// Its authorization requests must carry PKCE (public clients always must).
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) require_pkce: bool,
+    /// A signed-in user is not asked for consent (first-party clients).
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) skip_consent: bool,
 }
 
 /// Why a client operation failed.
@@ -258,40 +273,31 @@ pub(crate) async fn remove(edge: &Edge, id: &str) -> Result<usize, ClientError> 
     Ok(revoked)
 }
 
-/// A client table from the `add` flags.
-pub(crate) fn spec(
-    id: String,
-    name: Option<String>,
-    scopes: Vec<String>,
-    grants: Vec<String>,
-    public: bool,
-    redirect_uris: Vec<String>,
-    introspect: bool,
-) -> ClientConfig {
-    ClientConfig {
-        id,
-        name,
-        secret: None,
-        secret_hash: None,
-        public,
-        grants: if grants.is_empty() {
-            if public {
-                vec!["refresh_token".into()]
-            } else {
-                vec!["client_credentials".into()]
-            }
-        } else {
-            grants
-        },
-        scopes,
-        default_scopes: None,
-        auth_methods: None,
-        redirect_uris,
-        introspect,
-        access_ttl: None,
-        rate_limit: None,
-        require_pkce: false,
-        skip_consent: false,
+impl NewClient {
+    /// The client table it describes.
+    pub(crate) fn into_config(self) -> ClientConfig {
+        let grants = match (self.grants.is_empty(), self.public) {
+            (false, _) => self.grants,
+            (true, true) => vec!["refresh_token".into()],
+            (true, false) => vec!["client_credentials".into()],
+        };
+        ClientConfig {
+            id: self.id,
+            name: self.name,
+            secret: None,
+            secret_hash: None,
+            public: self.public,
+            grants,
+            scopes: self.scopes,
+            default_scopes: None,
+            auth_methods: None,
+            redirect_uris: self.redirect_uris,
+            introspect: self.introspect,
+            access_ttl: None,
+            rate_limit: None,
+            require_pkce: self.require_pkce,
+            skip_consent: self.skip_consent,
+        }
     }
 }
 
@@ -323,28 +329,9 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
         }
     };
     let result = match action {
-        Action::Add {
-            id,
-            name,
-            scopes,
-            grants,
-            public,
-            redirect_uris,
-            introspect,
-            require_pkce,
-            skip_consent,
-        } => {
-            let mut c = spec(
-                id.clone(),
-                name,
-                scopes,
-                grants,
-                public,
-                redirect_uris,
-                introspect,
-            );
-            c.require_pkce = require_pkce;
-            c.skip_consent = skip_consent;
+        Action::Add(new) => {
+            let id = new.id.clone();
+            let c = new.into_config();
             create(&edge, c).await.map(|secret| {
                 if json {
                     json!({ "id": id, "secret": secret.as_ref().map(Secret::expose) })

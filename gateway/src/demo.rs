@@ -111,16 +111,18 @@ token = "{admin_token}"
         let secret = match edge.store().client("demo").await? {
             Some(_) => crate::clients::rotate_secret(&edge, "demo").await,
             None => {
-                let spec = crate::clients::spec(
-                    "demo".into(),
-                    Some("Demo client".into()),
-                    vec!["read".into(), "write".into()],
-                    vec!["client_credentials".into()],
-                    false,
-                    vec![],
-                    true,
-                );
-                crate::clients::create(&edge, spec)
+                let spec = crate::clients::NewClient {
+                    id: "demo".into(),
+                    name: Some("Demo client".into()),
+                    scopes: vec!["read".into(), "write".into()],
+                    grants: vec!["client_credentials".into()],
+                    public: false,
+                    redirect_uris: vec![],
+                    introspect: true,
+                    require_pkce: false,
+                    skip_consent: false,
+                };
+                crate::clients::create(&edge, spec.into_config())
                     .await
                     .map(|s| s.expect("a confidential client gets a secret"))
             }
