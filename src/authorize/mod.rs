@@ -156,12 +156,11 @@ struct Challenge {
     browser: String,
 }
 
-/// A login verifier: the hand-off's answer.
+/// A login verifier: the hand-off's answer, its challenge accepted for `user`.
 #[derive(Serialize, Deserialize)]
 struct Verified {
-    pending: Pending,
+    challenge: Challenge,
     user: String,
-    browser: String,
 }
 
 /// Why an authorization request was refused.
@@ -193,17 +192,9 @@ async fn authorize_get(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
     let edge = req.edge;
     // The way back from a login app.
     if let Some(v) = req.params.get("login_verifier") {
-        let Some(Verified {
-            pending: Pending::Authorize(request),
-            user,
-            browser,
-        }) = edge.pages().sealer.open::<Verified>("verifier", v)
-        else {
+        let Some((Pending::Authorize(request), user)) = out.come_back(edge, v) else {
             return bad_verifier();
         };
-        if !out.login_browser_ok(edge, &browser) {
-            return bad_verifier();
-        }
         out.sign_in_as(edge, &user);
         return proceed(req, out, request, &user).await;
     }
@@ -214,17 +205,7 @@ async fn authorize_get(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
     match out.session_user(req) {
         Some(user) => proceed(req, out, request, &user).await,
         None => match &edge.config().authorization.login_url {
-            Some(url) => {
-                let challenge = Challenge {
-                    pending: Pending::Authorize(request),
-                    browser: out.bind_login(edge),
-                };
-                let challenge = edge
-                    .pages()
-                    .sealer
-                    .seal("login", request_ttl(edge), &challenge);
-                redirect(StatusCode::FOUND, url, &[("login_challenge", &challenge)])
-            }
+            Some(url) => out.hand_off(edge, url, Pending::Authorize(request), StatusCode::FOUND),
             None => sign_in_page(req, out, &request, None, StatusCode::OK).await,
         },
     }
@@ -595,11 +576,11 @@ impl Edge {
     /// in. Returns the URL to send the browser to, which continues the flow (consent, then the
     /// client). Fails for a challenge that is forged or has expired.
     pub fn accept_login(&self, challenge: &str, user: &str) -> Result<String, OAuthError> {
-        let Challenge { pending, browser } = self.open_challenge(challenge)?;
+        let challenge = self.open_challenge(challenge)?;
         if user.is_empty() || user.chars().any(char::is_control) {
             return Err(OAuthError::invalid_request("the user id is not valid"));
         }
-        let base = match &pending {
+        let base = match &challenge.pending {
             Pending::Authorize(_) => self.page_url(crate::profiles::EndpointKind::Authorize),
             Pending::Device(_) => self.page_url(crate::profiles::EndpointKind::DeviceVerification),
         };
@@ -607,9 +588,8 @@ impl Edge {
             "verifier",
             VERIFIER_TTL,
             &Verified {
-                pending,
+                challenge,
                 user: user.to_string(),
-                browser,
             },
         );
         Ok(with_query(
@@ -673,12 +653,8 @@ pub(crate) async fn device(req: Request<'_>) -> Response<Bytes> {
         device_post(&req, &mut out).await
     } else if let Some(v) = req.params.get("login_verifier") {
         // The way back from a login app.
-        match req.edge.pages().sealer.open::<Verified>("verifier", v) {
-            Some(Verified {
-                pending: Pending::Device(code),
-                user,
-                browser,
-            }) if out.login_browser_ok(req.edge, &browser) => {
+        match out.come_back(req.edge, v) {
+            Some((Pending::Device(code), user)) => {
                 out.sign_in_as(req.edge, &user);
                 device_code_step(&req, &mut out, Some(code), Some(user)).await
             }
@@ -797,19 +773,7 @@ async fn device_code_step(
     }
     let Some(user) = user else {
         if let Some(url) = &edge.config().authorization.login_url {
-            let challenge = Challenge {
-                pending: Pending::Device(code),
-                browser: out.bind_login(edge),
-            };
-            let challenge = edge
-                .pages()
-                .sealer
-                .seal("login", request_ttl(edge), &challenge);
-            return redirect(
-                StatusCode::SEE_OTHER,
-                url,
-                &[("login_challenge", &challenge)],
-            );
+            return out.hand_off(edge, url, Pending::Device(code), StatusCode::SEE_OTHER);
         }
         return sign_in_form(req, out, client_name, sealed_code, None, StatusCode::OK);
     };
@@ -955,24 +919,39 @@ impl Out {
         edge.pages().sealer.csrf_token(&value)
     }
 
-    /// The binding of this browser for a hand-off to the login app: (re)sets its login cookie
-    /// for as long as the challenge and then its verifier can live. A browser that already has
-    /// one keeps it, so hand-offs from two tabs both come back.
-    fn bind_login(&mut self, edge: &Edge) -> String {
+    /// Sends this browser to the login app at `url` with a challenge for `pending`, bound to
+    /// the browser: its login cookie is (re)set for as long as the challenge and then its
+    /// verifier can live. A browser that already has one keeps it, so hand-offs from two tabs
+    /// both come back.
+    fn hand_off(
+        &mut self,
+        edge: &Edge,
+        url: &str,
+        pending: Pending,
+        status: StatusCode,
+    ) -> Response<Bytes> {
         let value = match &self.login_cookie {
             Some(c) if !c.is_empty() => c.clone(),
             _ => crate::tokens_random(16),
         };
-        let binding = edge.pages().sealer.browser_binding(&value);
+        let sealer = &edge.pages().sealer;
+        let challenge = Challenge {
+            pending,
+            browser: sealer.browser_binding(&value),
+        };
+        let challenge = sealer.seal("login", request_ttl(edge), &challenge);
         self.new_login = Some((value, request_ttl(edge) + VERIFIER_TTL));
-        binding
+        redirect(status, url, &[("login_challenge", &challenge)])
     }
 
-    /// Whether this browser is the one a login challenge was made for.
-    fn login_browser_ok(&self, edge: &Edge, binding: &str) -> bool {
-        edge.pages()
-            .sealer
-            .browser_ok(self.login_cookie.as_deref(), binding)
+    /// The way back from the login app: what `verifier` settles and for which user, if it is
+    /// genuine, unexpired and made for this very browser.
+    fn come_back(&self, edge: &Edge, verifier: &str) -> Option<(Pending, String)> {
+        let sealer = &edge.pages().sealer;
+        let Verified { challenge, user } = sealer.open::<Verified>("verifier", verifier)?;
+        sealer
+            .browser_ok(self.login_cookie.as_deref(), &challenge.browser)
+            .then_some((challenge.pending, user))
     }
 
     /// The answer to a form post that fails the CSRF checks; `None` when it passes.
