@@ -193,21 +193,7 @@ impl TokenCache {
         }
     }
 
-    /// The status of the token `hash`: from the cache, or from `load` on a miss (one load
-    /// for all concurrent misses). `Ok(None)` for a token the store does not know. A hit
-    /// whose family has since been revoked comes back marked revoked.
-    pub async fn get<F>(
-        &self,
-        hash: TokenHash,
-        load: F,
-    ) -> Result<Option<Arc<CachedToken>>, Arc<StoreError>>
-    where
-        F: std::future::Future<Output = Result<Option<TokenRecord>, StoreError>>,
-    {
-        self.lookup(hash, load).await
-    }
-
-    /// [`TokenCache::get`] for a token presented as text, with the caller's clock reading
+    /// The status of a token presented as text, with the caller's clock reading
     /// (Unix milliseconds). A live token this thread found here within the last
     /// [`front::MAX_AGE_MS`], with nothing revoked, forgotten or cleared since, is answered
     /// from the per-thread front by its text alone. Otherwise `verify` checks the text and
@@ -234,7 +220,7 @@ impl TokenCache {
         let Some(hash) = verify(token) else {
             return Ok(None);
         };
-        let found = self.lookup(hash, load(hash)).await?;
+        let found = self.get(hash, load(hash)).await?;
         // A revoked token (in the store, or by a marker) is never filed.
         if let Some(t) = found.as_ref().filter(|t| !t.revoked) {
             front::put(self.id, generation, token, t, now_ms);
@@ -242,8 +228,10 @@ impl TokenCache {
         Ok(found)
     }
 
-    /// moka, then `load` on a miss, then the revocation markers.
-    async fn lookup<F>(
+    /// The status of the token `hash`: from the cache, or from `load` on a miss (one load
+    /// for all concurrent misses). `Ok(None)` for a token the store does not know. A hit
+    /// whose family has since been revoked comes back marked revoked.
+    pub async fn get<F>(
         &self,
         hash: TokenHash,
         load: F,

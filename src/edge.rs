@@ -656,6 +656,8 @@ impl Edge {
         };
         let now = now_ms.div_euclid(1000);
         let live = !t.revoked && t.expires_at.is_none_or(|e| now < e);
+        // The kind again: `verify` refused other kinds before any lookup (no store read for
+        // them), but a front hit, filed by a lookup of any kind, skips `verify`.
         Ok((live && kind.is_none_or(|want| want == t.kind)).then_some(t))
     }
 
