@@ -84,7 +84,11 @@ impl RouteTable {
             .iter()
             .map(|r| Route {
                 path: r.path.trim_end_matches('/').to_string(),
-                host: r.host.as_ref().map(|h| h.to_ascii_lowercase()),
+                host: r.host.as_ref().map(|h| match crate::target::host(h) {
+                    Ok(c) => c.into_owned(),
+                    // Validated at load; a config built by hand keeps its spelling.
+                    Err(_) => h.to_ascii_lowercase(),
+                }),
                 require: r.require,
                 scopes: Scopes::from_iter(&r.scopes),
                 forward_bearer: r.forward_bearer,

@@ -783,6 +783,16 @@ impl Config {
         }
         let mut bases = std::collections::HashSet::new();
         for (i, p) in self.profiles.iter().enumerate() {
+            let canonical = matches!(
+                crate::target::path(&p.base),
+                Ok(std::borrow::Cow::Borrowed(_))
+            );
+            if !canonical {
+                return Err(ConfigError::new(
+                    format!("profiles[{i}].base"),
+                    "must be a canonical path (no //, dot-segments, escapes or ;)",
+                ));
+            }
             if !p.base.starts_with('/') || (p.base.len() > 1 && p.base.ends_with('/')) {
                 return Err(ConfigError::new(
                     format!("profiles[{i}].base"),
@@ -844,6 +854,34 @@ impl Config {
             let key = |k: &str| format!("routes[{i}].{k}");
             if !r.path.starts_with('/') {
                 return Err(ConfigError::new(key("path"), "must start with /"));
+            }
+            // Requests are matched in canonical form, so a prefix in any other form would
+            // never match, or match what it does not say.
+            match crate::target::path(&r.path) {
+                Ok(std::borrow::Cow::Borrowed(_)) => {}
+                Ok(std::borrow::Cow::Owned(c)) => {
+                    return Err(ConfigError::new(
+                        key("path"),
+                        format!("must be in canonical form: write {c:?}"),
+                    ))
+                }
+                Err(e) => return Err(ConfigError::new(key("path"), e.describe())),
+            }
+            if let Some(h) = &r.host {
+                match crate::target::host(h) {
+                    Ok(c)
+                        if c.rsplit_once(']')
+                            .map_or(c.as_ref(), |(_, rest)| rest)
+                            .contains(':') =>
+                    {
+                        return Err(ConfigError::new(
+                            key("host"),
+                            "a route's host has no port (ports are ignored when matching)",
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(ConfigError::new(key("host"), e.describe())),
+                }
             }
             check_scopes(&r.scopes).map_err(|e| ConfigError::new(key("scopes"), e))?;
             if r.require == Require::None && !r.scopes.is_empty() {

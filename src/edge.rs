@@ -352,7 +352,23 @@ impl Edge {
         self.inner.routes.get(index)
     }
 
-    /// Decides where a request goes, from its head alone.
+    /// Checks the request's path and host and says how to put them in the canonical form
+    /// ([`crate::target`]) that [`Edge::classify`] matches on and the upstream must receive.
+    /// An ambiguous target (an escaped `/`, a `;` in a segment, a `..` above the root, a bad
+    /// host or port) is answered 400 `invalid_request`. Adapters call this first and apply
+    /// the change to the request before anything else reads it.
+    #[allow(clippy::result_large_err)]
+    pub fn canonical(&self, head: &Parts) -> Result<crate::target::Canonical, Response<Bytes>> {
+        crate::target::canonical(head).map_err(|e| {
+            self.inner
+                .metrics
+                .auth_failed(crate::metrics::AuthFailure::BadTarget);
+            crate::profiles::rfc_error(&OAuthError::invalid_request(e.describe()))
+        })
+    }
+
+    /// Decides where a request goes, from its head alone. The head must be canonical
+    /// (see [`Edge::canonical`]): routes are matched on the path as it is.
     pub fn classify(&self, head: &Parts) -> Target {
         let path = head.uri.path();
         if path == "/.well-known/oauth-authorization-server" && !self.inner.profiles.is_empty() {

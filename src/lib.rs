@@ -27,6 +27,7 @@ pub mod quota;
 pub mod scope;
 pub mod secret;
 pub mod store;
+pub mod target;
 pub mod tokens;
 pub mod users;
 

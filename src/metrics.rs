@@ -27,11 +27,13 @@ pub enum AuthFailure {
     StoreUnavailable,
     /// A wrong username or password on a sign-in page.
     BadUserCredentials,
+    /// A request path or host that stays ambiguous in canonical form.
+    BadTarget,
 }
 
 impl AuthFailure {
     /// Every reason, in a fixed order.
-    pub const ALL: [AuthFailure; 8] = [
+    pub const ALL: [AuthFailure; 9] = [
         AuthFailure::Missing,
         AuthFailure::BadClientCredentials,
         AuthFailure::Throttled,
@@ -40,6 +42,7 @@ impl AuthFailure {
         AuthFailure::InsufficientScope,
         AuthFailure::StoreUnavailable,
         AuthFailure::BadUserCredentials,
+        AuthFailure::BadTarget,
     ];
 
     /// The label value.
@@ -53,6 +56,7 @@ impl AuthFailure {
             AuthFailure::InsufficientScope => "insufficient_scope",
             AuthFailure::StoreUnavailable => "store_unavailable",
             AuthFailure::BadUserCredentials => "bad_user_credentials",
+            AuthFailure::BadTarget => "bad_target",
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderName, Response, StatusCode};
+use http::{header, HeaderName, Response, StatusCode, Uri};
 use oauth_edge::{Admission, Edge, Identity, OAuthError, Target};
 use pingora::http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -181,6 +181,36 @@ fn ambiguous_framing(session: &Session) -> bool {
         .any(|name| name.trim_ascii().eq_ignore_ascii_case(b"content-length"))
 }
 
+/// Puts the request's path and Host in canonical form ([`Edge::canonical`]). A target that
+/// was not valid UTF-8 is refused; one the URI does not reproduce byte for byte (absolute
+/// form) is replaced by the canonical origin form, so the bytes matched are the bytes sent.
+#[allow(clippy::result_large_err)]
+fn canonicalize(edge: &Edge, head: &mut RequestHeader) -> std::result::Result<(), Response<Bytes>> {
+    if !head.raw_path_is_utf8() {
+        return Err(gateway_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the request path is not valid UTF-8",
+        ));
+    }
+    let change = edge.canonical(head.as_ref())?;
+    let not_as_sent =
+        head.uri.path_and_query().map(|p| p.as_str().as_bytes()) != Some(head.raw_path());
+    let uri = match change.uri {
+        Some(uri) => Some(uri),
+        None if not_as_sent => head.uri.path_and_query().map(|p| Uri::from(p.clone())),
+        None => None,
+    };
+    if let Some(uri) = uri {
+        head.set_uri(uri);
+    }
+    if let Some(host) = change.host {
+        // A valid header value by construction.
+        let _ = head.insert_header(http::header::HOST, host);
+    }
+    Ok(())
+}
+
 /// Size of a request head as it came on the wire, near enough.
 fn head_size(h: &RequestHeader) -> usize {
     let line = h.method.as_str().len() + h.raw_path().len() + 12;
@@ -229,6 +259,12 @@ impl ProxyHttp for Gateway {
                 "invalid_request",
                 "ambiguous message framing",
             );
+            respond(session, resp).await?;
+            return Ok(true);
+        }
+        // Routes are matched on the canonical target, and exactly that goes upstream.
+        if let Err(resp) = canonicalize(&self.edge, session.req_header_mut()) {
+            ctx.outcome = "rejected";
             respond(session, resp).await?;
             return Ok(true);
         }

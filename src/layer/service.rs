@@ -80,6 +80,11 @@ where
         let edge = self.edge.clone();
         let (mut parts, body) = req.into_parts();
         let peer = peer(&parts.extensions);
+        // Routes are matched on the canonical path, and the inner service gets that path.
+        match edge.canonical(&parts) {
+            Ok(c) => c.apply(&mut parts),
+            Err(resp) => return ResponseFuture::endpoint(Box::pin(std::future::ready(resp))),
+        }
         match edge.classify(&parts) {
             Target::Endpoint(ep) => ResponseFuture::endpoint(Box::pin(async move {
                 serve_endpoint(&edge, ep, parts, body, peer).await
