@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use argon2::{Argon2, PasswordHash};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 use crate::config::{AuthMethod, ClientConfig, LimitsConfig};
 use crate::credentials::{Presented, Source};
 use crate::error::{Challenge, OAuthError};
+use crate::passwords::{verify_argon2, Busy};
 use crate::scope::Scopes;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -471,7 +472,7 @@ impl ClientRegistry {
                 let client = self.get(id).await?;
                 let hash = client.as_ref().and_then(|c| c.secret.as_ref());
                 let ok = match hash {
-                    Some(h) => self.verify(h, secret).await,
+                    Some(h) => self.verify(h, secret).await?,
                     None => {
                         let _ = decoy().verify_fast(secret.expose());
                         false
@@ -492,12 +493,13 @@ impl ClientRegistry {
         }
     }
 
-    async fn verify(&self, hash: &SecretHash, secret: &Secret) -> bool {
+    /// Checks `secret` against `hash`; an argon2 hash goes through [`crate::passwords`]'s gate.
+    async fn verify(&self, hash: &SecretHash, secret: &Secret) -> Result<bool, Busy> {
         if let Some(ok) = hash.verify_fast(secret.expose()) {
-            return ok;
+            return Ok(ok);
         }
         let SecretHash::Argon2(phc) = hash else {
-            return false;
+            return Ok(false);
         };
         let mut h = blake3::Hasher::new();
         h.update(phc.as_bytes());
@@ -505,27 +507,14 @@ impl ClientRegistry {
         h.update(secret.expose().as_bytes());
         let memo = *h.finalize().as_bytes();
         if self.argon2_ok.contains_key(&memo) {
-            return true;
+            return Ok(true);
         }
-        let ok = verify_argon2(phc.clone(), secret.clone()).await;
+        let ok = verify_argon2(phc.clone(), secret.clone()).await?;
         if ok {
             self.argon2_ok.insert(memo, ());
         }
-        ok
+        Ok(ok)
     }
-}
-
-/// Checks a password against an argon2 PHC string on the blocking pool.
-pub(crate) async fn verify_argon2(phc: String, secret: Secret) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(secret.expose().as_bytes(), &h)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
 }
 
 impl Source {
@@ -581,8 +570,14 @@ mod tests {
         let SecretHash::Argon2(phc) = &h else {
             panic!()
         };
-        assert!(verify_argon2(phc.clone(), Secret::new("pw")).await);
-        assert!(!verify_argon2(phc.clone(), Secret::new("px")).await);
+        assert_eq!(
+            verify_argon2(phc.clone(), Secret::new("pw")).await,
+            Ok(true)
+        );
+        assert_eq!(
+            verify_argon2(phc.clone(), Secret::new("px")).await,
+            Ok(false)
+        );
         assert!(SecretHash::parse(phc).is_ok());
     }
 

@@ -87,6 +87,8 @@ pub(crate) struct Inner {
     pub(crate) routes: RouteTable,
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) pages: crate::authorize::Pages,
+    /// Failed sign-ins, on the pages and by the password grant.
+    pub(crate) sign_ins: crate::passwords::SignIns,
     pub(crate) maintenance: std::sync::atomic::AtomicBool,
     pub(crate) quotas: crate::quota::Quotas,
     /// Whether any client has a quota: when none does, admission does not look.
@@ -146,6 +148,9 @@ impl EdgeBuilder {
         let edge = Edge {
             inner: Arc::new(Inner {
                 pages: crate::authorize::Pages::new(codec.signing_key().bytes()),
+                sign_ins: crate::passwords::SignIns::new(
+                    config.authorization.max_failed_sign_ins_per_minute,
+                ),
                 maintenance: std::sync::atomic::AtomicBool::new(config.maintenance.enabled),
                 quotas: crate::quota::Quotas::new(),
                 any_quota: config.clients.iter().any(|c| c.rate_limit.is_some()),

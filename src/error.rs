@@ -146,6 +146,19 @@ impl OAuthError {
         }
     }
 
+    /// 503 `temporarily_unavailable` with `Retry-After`: the password checks are at capacity
+    /// ([`crate::passwords`]), so this one was not run.
+    pub fn busy() -> Self {
+        tracing::warn!("password checks at capacity; a check was turned away");
+        OAuthError {
+            retry_after: Some(1),
+            ..Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many password checks in progress; retry later",
+            )
+        }
+    }
+
     /// Sets the status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = Some(status);
@@ -166,8 +179,17 @@ impl OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
+        if matches!(e, crate::store::StoreError::Busy) {
+            return OAuthError::busy();
+        }
         tracing::error!(error = %e, "store failure");
         OAuthError::unavailable()
+    }
+}
+
+impl From<crate::passwords::Busy> for OAuthError {
+    fn from(_: crate::passwords::Busy) -> Self {
+        OAuthError::busy()
     }
 }
 

@@ -21,6 +21,7 @@ pub mod layer;
 pub mod metrics;
 pub mod pages;
 pub mod params;
+pub mod passwords;
 pub mod pkce;
 pub mod profiles;
 pub mod quota;

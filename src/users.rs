@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::UserConfig;
+use crate::passwords::{decoy_phc, verify_argon2};
 use crate::scope::Scopes;
 use crate::secret::Secret;
 use crate::store::StoreError;
@@ -82,22 +83,6 @@ impl StaticUsers {
     }
 }
 
-/// An argon2id hash nobody's password matches, made on first use off the async threads.
-async fn decoy_phc() -> String {
-    static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    DECOY
-        .get_or_init(|| async {
-            tokio::task::spawn_blocking(|| match crate::clients::SecretHash::argon2("decoy") {
-                crate::clients::SecretHash::Argon2(phc) => phc,
-                _ => unreachable!("argon2() returns an argon2 hash"),
-            })
-            .await
-            .unwrap_or_default()
-        })
-        .await
-        .clone()
-}
-
 #[async_trait]
 impl UserDirectory for StaticUsers {
     async fn authenticate(
@@ -105,13 +90,15 @@ impl UserDirectory for StaticUsers {
         username: &str,
         password: &Secret,
     ) -> Result<Option<User>, StoreError> {
+        // An unknown user and a plain-text one spend what an argon2 check spends, so timing
+        // tells neither who exists nor how their password is kept.
         let Some((pw, scopes)) = self.users.get(username) else {
-            // Spend what a real check spends, so timing does not reveal who exists.
-            crate::clients::verify_argon2(decoy_phc().await, password.clone()).await;
+            verify_argon2(decoy_phc().await, password.clone()).await?;
             return Ok(None);
         };
         let ok = match pw {
             Password::Plain(p) => {
+                verify_argon2(decoy_phc().await, password.clone()).await?;
                 blake3::hash(p.expose().as_bytes()) == blake3::hash(password.expose().as_bytes())
             }
             Password::Argon2(phc) => {
@@ -123,7 +110,7 @@ impl UserDirectory for StaticUsers {
                 if self.ok.contains_key(&memo) {
                     true
                 } else {
-                    let ok = crate::clients::verify_argon2(phc.clone(), password.clone()).await;
+                    let ok = verify_argon2(phc.clone(), password.clone()).await?;
                     if ok {
                         self.ok.insert(memo, ());
                     }

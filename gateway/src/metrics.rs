@@ -131,6 +131,19 @@ impl Metrics {
             );
         }
         let stats = &edge.cache().stats;
+        let (run, turned_away) = oauth_edge::passwords::checks();
+        out.push_str(
+            "# HELP oauth_edge_password_checks_total Argon2 verifications of secrets and passwords: run, or turned away with 503 when the queue was full.\n",
+        );
+        out.push_str("# TYPE oauth_edge_password_checks_total counter\n");
+        let _ = writeln!(
+            out,
+            "oauth_edge_password_checks_total{{outcome=\"run\"}} {run}"
+        );
+        let _ = writeln!(
+            out,
+            "oauth_edge_password_checks_total{{outcome=\"turned_away\"}} {turned_away}"
+        );
         out.push_str("# HELP oauth_edge_cache_lookups_total Token-status cache lookups.\n");
         out.push_str("# TYPE oauth_edge_cache_lookups_total counter\n");
         let _ = writeln!(

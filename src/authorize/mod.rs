@@ -29,6 +29,7 @@ use crate::edge::Edge;
 use crate::endpoints::Request;
 use crate::error::{ErrorCode, OAuthError};
 use crate::pages;
+use crate::passwords::SignIn;
 use crate::scope::Scopes;
 use crate::secret::Secret;
 use crate::store::{CodeBinding, DeviceStatus, NewFamily, NewToken, StoreError};
@@ -49,8 +50,6 @@ pub(crate) struct Pages {
     pub(crate) sealer: Sealer,
     /// Wrong user codes per source address, over the last minute.
     wrong_codes: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
-    /// Failed sign-ins per source address, over the last minute.
-    failed_sign_ins: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
 }
 
 impl Pages {
@@ -58,7 +57,6 @@ impl Pages {
         Pages {
             sealer: Sealer::new(server_key),
             wrong_codes: per_minute(),
-            failed_sign_ins: per_minute(),
         }
     }
 }
@@ -71,39 +69,20 @@ fn per_minute() -> moka::sync::Cache<IpAddr, Arc<AtomicU32>> {
         .build()
 }
 
-/// The outcome of a sign-in form.
-enum SignedIn {
-    As(crate::users::User),
-    Wrong,
-    /// Too many failures from this address: not even checked.
-    Throttled,
-    Failed(StoreError),
-}
-
-/// Checks the form's username and password, counting failures per source address
-/// (RFC 6819 4.3.5).
-async fn check_password(req: &Request<'_>, username: &str) -> SignedIn {
-    let edge = req.edge;
-    let peer = req.peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let limit = edge.config().authorization.max_failed_sign_ins_per_minute;
-    let failures = edge.pages().failed_sign_ins.get(&peer);
-    if failures.is_some_and(|f| f.load(Ordering::Relaxed) >= limit) {
-        return SignedIn::Throttled;
-    }
+/// Checks the form's username and password through the sign-in throttle.
+async fn check_password(req: &Request<'_>, username: &str) -> Result<SignIn, StoreError> {
     let password = Secret::new(req.params.get("password").unwrap_or("").to_string());
-    match edge.inner.users.authenticate(username, &password).await {
-        Ok(Some(user)) => SignedIn::As(user),
-        Ok(None) => {
-            edge.pages()
-                .failed_sign_ins
-                .get_with(peer, || Arc::new(AtomicU32::new(0)))
-                .fetch_add(1, Ordering::Relaxed);
-            edge.metrics()
-                .auth_failed(crate::metrics::AuthFailure::BadUserCredentials);
-            SignedIn::Wrong
-        }
-        Err(e) => SignedIn::Failed(e),
+    let edge = req.edge;
+    let outcome = edge
+        .inner
+        .sign_ins
+        .check(edge.inner.users.as_ref(), username, &password, req.peer)
+        .await?;
+    if matches!(outcome, SignIn::Wrong) {
+        edge.metrics()
+            .auth_failed(crate::metrics::AuthFailure::BadUserCredentials);
     }
+    Ok(outcome)
 }
 
 fn too_many(message: &str) -> Response<Bytes> {
@@ -225,18 +204,18 @@ async fn authorize_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
     };
     if let Some(username) = req.params.get("username") {
         return match check_password(req, username).await {
-            SignedIn::As(user) => {
+            Ok(SignIn::As(user)) => {
                 out.sign_in_as(edge, &user.id);
                 proceed(req, out, request, &user.id).await
             }
-            SignedIn::Throttled => {
+            Ok(SignIn::Throttled) => {
                 too_many("Too many failed sign-ins. Wait a minute, then try again.")
             }
-            SignedIn::Wrong => {
+            Ok(SignIn::Wrong) => {
                 let msg = "The username or password is not right.";
                 sign_in_page(req, out, &request, Some(msg), StatusCode::UNAUTHORIZED).await
             }
-            SignedIn::Failed(e) => error_page(&e.into()),
+            Err(e) => error_page(&e.into()),
         };
     }
     let Some(user) = out.session_user(req) else {
@@ -750,14 +729,14 @@ async fn device_code_step(
     let mut user = signed_in.or_else(|| out.session_user(req));
     if let Some(username) = req.params.get("username") {
         match check_password(req, username).await {
-            SignedIn::As(u) => {
+            Ok(SignIn::As(u)) => {
                 out.sign_in_as(edge, &u.id);
                 user = Some(u.id);
             }
-            SignedIn::Throttled => {
+            Ok(SignIn::Throttled) => {
                 return too_many("Too many failed sign-ins. Wait a minute, then try again.")
             }
-            SignedIn::Wrong => {
+            Ok(SignIn::Wrong) => {
                 let msg = "The username or password is not right.";
                 return sign_in_form(
                     req,
@@ -768,7 +747,7 @@ async fn device_code_step(
                     StatusCode::UNAUTHORIZED,
                 );
             }
-            SignedIn::Failed(e) => return error_page(&e.into()),
+            Err(e) => return error_page(&e.into()),
         }
     }
     let Some(user) = user else {

@@ -55,7 +55,7 @@ pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthErro
             grants::device_code(req.edge, client, req.params, param).await?
         }
         "client_credentials" => grants::client_credentials(req.edge, client, req.params).await?,
-        "password" => grants::password(req.edge, client, req.params).await?,
+        "password" => grants::password(req.edge, client, req.params, req.peer).await?,
         // NPR: an old access token traded for a refresh-enabled pair.
         "refresh_token" if npr && req.params.get("token_type_hint") == Some("access_token") => {
             grants::trade_access_token(req.edge, client, req.params).await?

@@ -1,28 +1,51 @@
 //! `password` (RFC 6749 4.3), checked against the [`crate::users::UserDirectory`].
 
+use std::net::IpAddr;
+
+use http::StatusCode;
+
 use super::{issue, requested_scopes, Decision, Issued};
 use crate::clients::Client;
 use crate::edge::Edge;
 use crate::error::OAuthError;
+use crate::metrics::AuthFailure;
 use crate::params::Params;
+use crate::passwords::{SignIn, THROTTLE_SECS};
 use crate::secret::Secret;
 
+/// The resource owner's credentials go through the same throttle as the sign-in page
+/// ([`crate::passwords`]): per source address and per username.
 pub(crate) async fn password(
     edge: &Edge,
     client: &Client,
     params: &Params,
+    peer: Option<IpAddr>,
 ) -> Result<Issued, OAuthError> {
     let username = params.require("username")?;
     let password = Secret::new(params.require("password")?);
     let mut allowed = client.scopes.clone();
     let mut default = client.default_scopes.clone();
     let scope_param = params.get("scope").is_some();
-    let user = edge
-        .inner
-        .users
-        .authenticate(username, &password)
+    let inner = &edge.inner;
+    let user = match inner
+        .sign_ins
+        .check(inner.users.as_ref(), username, &password, peer)
         .await?
-        .ok_or_else(|| OAuthError::invalid_grant("invalid resource owner credentials"))?;
+    {
+        SignIn::As(user) => user,
+        SignIn::Wrong => {
+            edge.metrics().auth_failed(AuthFailure::BadUserCredentials);
+            return Err(OAuthError::invalid_grant(
+                "invalid resource owner credentials",
+            ));
+        }
+        SignIn::Throttled => {
+            let mut e = OAuthError::invalid_grant("too many failed sign-ins; retry later")
+                .with_status(StatusCode::TOO_MANY_REQUESTS);
+            e.retry_after = Some(THROTTLE_SECS);
+            return Err(e);
+        }
+    };
     if let Some(us) = &user.scopes {
         allowed = allowed.intersect(us);
         default = default.intersect(us);

@@ -121,7 +121,7 @@ password = "p"
         let edge = Edge::new(config).await.unwrap();
         let client = edge.clients().get("c").await.unwrap().unwrap();
         let params = Params::parse(None, b"username=u&password=p&scope=read+write").unwrap();
-        let first = crate::grants::password(&edge, &client, &params)
+        let first = crate::grants::password(&edge, &client, &params, None)
             .await
             .unwrap();
         let rt = first.refresh.unwrap();

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// A token hash that is already stored. The caller mints a new token and tries again.
     #[error("token hash already stored")]
     Conflict,
+    /// The password checks are at capacity ([`crate::passwords`]): nothing was checked.
+    #[error("too many password checks in progress")]
+    Busy,
     /// Anything else the backend reported.
     #[error("store error: {0}")]
     Backend(String),

@@ -304,7 +304,9 @@ fn pool_error(context: &str, e: PoolError) -> StoreError {
     match e {
         PoolError::Backend(e) => match pg_error(context, &e) {
             StoreError::Backend(m) | StoreError::Unavailable(m) => StoreError::Unavailable(m),
-            StoreError::Conflict => StoreError::Unavailable(format!("postgres {context}: {e}")),
+            StoreError::Conflict | StoreError::Busy => {
+                StoreError::Unavailable(format!("postgres {context}: {e}"))
+            }
         },
         PoolError::Timeout(t) => {
             StoreError::Unavailable(format!("postgres {context}: no connection in time ({t:?})"))
