@@ -149,6 +149,36 @@ fn admission(c: &mut Criterion) {
             black_box(poll_once(edge.admit(route, &req, None)))
         })
     });
+    // What the adapters do first on every request: the canonical-form check (a canonical
+    // head, the usual case, needs no change), then the same admission as above.
+    g.bench_function("canonical_check", |b| {
+        b.iter(|| black_box(edge.canonical(black_box(&req)).is_ok()))
+    });
+    g.bench_function("canonical_then_warm_bearer", |b| {
+        b.iter(|| {
+            let Ok(_) = edge.canonical(black_box(&req)) else {
+                unreachable!()
+            };
+            let Target::Passthrough(route) = edge.classify(&req) else {
+                unreachable!()
+            };
+            black_box(poll_once(edge.admit(route, &req, None)))
+        })
+    });
+    let dotted = head(
+        "GET",
+        "/api/./v1//things/../items?q=1",
+        &[("host", "API.test.")],
+    );
+    g.bench_function("canonical_rewrite", |b| {
+        b.iter(|| {
+            black_box(
+                edge.canonical(black_box(&dotted))
+                    .ok()
+                    .map(|c| c.uri.is_some()),
+            )
+        })
+    });
     g.bench_function("clone_head_baseline", |b| b.iter(|| black_box(req.clone())));
     g.bench_function("warm_bearer_and_forward", |b| {
         b.iter(|| {

@@ -320,7 +320,6 @@ pub struct ClientRegistry {
     configured: HashMap<Arc<str>, Arc<Client>>,
     store: Arc<dyn Store>,
     stored: moka::future::Cache<Arc<str>, Option<Arc<Client>>>,
-    argon2_ok: moka::sync::Cache<[u8; 32], ()>,
     failures: moka::sync::Cache<(Arc<str>, Option<IpAddr>), Arc<AtomicU32>>,
     failure_limit: u32,
     failure_window: Duration,
@@ -365,10 +364,6 @@ impl ClientRegistry {
             stored: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(5))
-                .build(),
-            argon2_ok: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(300))
                 .build(),
             failures: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -420,10 +415,9 @@ impl ClientRegistry {
     }
 
     fn too_many(&self) -> OAuthError {
-        let mut e = OAuthError::invalid_client("too many failed attempts; retry later")
-            .with_status(http::StatusCode::TOO_MANY_REQUESTS);
-        e.retry_after = Some(self.failure_window.as_secs().max(1) as u32);
-        e
+        OAuthError::invalid_client("too many failed attempts; retry later")
+            .with_status(http::StatusCode::TOO_MANY_REQUESTS)
+            .with_retry_after(self.failure_window.as_secs().max(1) as u32)
     }
 
     /// Authenticates a client that presented a secret, or a public client that presented
@@ -472,7 +466,7 @@ impl ClientRegistry {
                 let client = self.get(id).await?;
                 let hash = client.as_ref().and_then(|c| c.secret.as_ref());
                 let ok = match hash {
-                    Some(h) => self.verify(h, secret).await?,
+                    Some(h) => Self::verify(h, secret).await?,
                     None => {
                         let _ = decoy().verify_fast(secret.expose());
                         false
@@ -494,26 +488,14 @@ impl ClientRegistry {
     }
 
     /// Checks `secret` against `hash`; an argon2 hash goes through [`crate::passwords`]'s gate.
-    async fn verify(&self, hash: &SecretHash, secret: &Secret) -> Result<bool, Busy> {
+    async fn verify(hash: &SecretHash, secret: &Secret) -> Result<bool, Busy> {
         if let Some(ok) = hash.verify_fast(secret.expose()) {
             return Ok(ok);
         }
         let SecretHash::Argon2(phc) = hash else {
             return Ok(false);
         };
-        let mut h = blake3::Hasher::new();
-        h.update(phc.as_bytes());
-        h.update(&[0]);
-        h.update(secret.expose().as_bytes());
-        let memo = *h.finalize().as_bytes();
-        if self.argon2_ok.contains_key(&memo) {
-            return Ok(true);
-        }
-        let ok = verify_argon2(phc.clone(), secret.clone()).await?;
-        if ok {
-            self.argon2_ok.insert(memo, ());
-        }
-        Ok(ok)
+        verify_argon2(phc.clone(), secret.clone()).await
     }
 }
 

@@ -783,16 +783,8 @@ impl Config {
         }
         let mut bases = std::collections::HashSet::new();
         for (i, p) in self.profiles.iter().enumerate() {
-            let canonical = matches!(
-                crate::target::path(&p.base),
-                Ok(std::borrow::Cow::Borrowed(_))
-            );
-            if !canonical {
-                return Err(ConfigError::new(
-                    format!("profiles[{i}].base"),
-                    "must be a canonical path (no //, dot-segments, escapes or ;)",
-                ));
-            }
+            canonical_prefix(&p.base)
+                .map_err(|e| ConfigError::new(format!("profiles[{i}].base"), e))?;
             if !p.base.starts_with('/') || (p.base.len() > 1 && p.base.ends_with('/')) {
                 return Err(ConfigError::new(
                     format!("profiles[{i}].base"),
@@ -857,30 +849,15 @@ impl Config {
             }
             // Requests are matched in canonical form, so a prefix in any other form would
             // never match, or match what it does not say.
-            match crate::target::path(&r.path) {
-                Ok(std::borrow::Cow::Borrowed(_)) => {}
-                Ok(std::borrow::Cow::Owned(c)) => {
-                    return Err(ConfigError::new(
-                        key("path"),
-                        format!("must be in canonical form: write {c:?}"),
-                    ))
-                }
-                Err(e) => return Err(ConfigError::new(key("path"), e.describe())),
-            }
+            canonical_prefix(&r.path).map_err(|e| ConfigError::new(key("path"), e))?;
             if let Some(h) = &r.host {
-                match crate::target::host(h) {
-                    Ok(c)
-                        if c.rsplit_once(']')
-                            .map_or(c.as_ref(), |(_, rest)| rest)
-                            .contains(':') =>
-                    {
-                        return Err(ConfigError::new(
-                            key("host"),
-                            "a route's host has no port (ports are ignored when matching)",
-                        ))
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Err(ConfigError::new(key("host"), e.describe())),
+                let c = crate::target::host(h)
+                    .map_err(|e| ConfigError::new(key("host"), e.describe()))?;
+                if matches!(crate::target::split_port(&c), Ok((_, Some(_)))) {
+                    return Err(ConfigError::new(
+                        key("host"),
+                        "a route's host has no port (ports are ignored when matching)",
+                    ));
                 }
             }
             check_scopes(&r.scopes).map_err(|e| ConfigError::new(key("scopes"), e))?;
@@ -911,6 +888,16 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// A route path or profile base must be written as requests are matched: in canonical
+/// form ([`crate::target::path`]).
+fn canonical_prefix(p: &str) -> Result<(), String> {
+    match crate::target::path(p) {
+        Ok(std::borrow::Cow::Borrowed(_)) => Ok(()),
+        Ok(std::borrow::Cow::Owned(c)) => Err(format!("must be in canonical form: write {c:?}")),
+        Err(e) => Err(e.describe().to_string()),
     }
 }
 
@@ -992,6 +979,30 @@ mod tests {
             Config::from_toml("[[clients]]\nid = \"a\"\n[[clients]]\nid = \"b\"\nsecrt = \"x\"\n")
                 .unwrap_err();
         assert!(e.key.starts_with("clients[1].secrt"), "{e}");
+    }
+
+    #[test]
+    fn route_paths_bases_and_hosts_must_be_canonical() {
+        let route = |extra: &str| {
+            Config::from_toml(&format!(
+                "[[routes]]\n{extra}\nrequire = \"bearer\"\nupstream = \"u\"\n"
+            ))
+        };
+        let e = route("path = \"/a/../b\"").unwrap_err();
+        assert_eq!(e.key, "routes[0].path");
+        assert!(e.reason.contains("write \"/b\""), "{e}");
+        let e = route("path = \"/%61pi\"").unwrap_err();
+        assert!(e.reason.contains("write \"/api\""), "{e}");
+        let e = route("path = \"/a;b\"").unwrap_err();
+        assert_eq!(e.key, "routes[0].path");
+        let e = route("path = \"/api\"\nhost = \"api.example:8080\"").unwrap_err();
+        assert_eq!(e.key, "routes[0].host");
+        let e = route("path = \"/api\"\nhost = \"api..example\"").unwrap_err();
+        assert_eq!(e.key, "routes[0].host");
+        let e =
+            Config::from_toml("[[profiles]]\nkind = \"rfc\"\nbase = \"/o//auth\"\n").unwrap_err();
+        assert_eq!(e.key, "profiles[0].base");
+        assert!(e.reason.contains("write \"/o/auth\""), "{e}");
     }
 
     #[test]

@@ -530,12 +530,11 @@ impl Edge {
 
     fn maintenance_error(&self) -> OAuthError {
         let secs = self.inner.config.maintenance.retry_after.as_secs();
-        let mut e = OAuthError::new(
+        OAuthError::new(
             crate::error::ErrorCode::TemporarilyUnavailable,
             "the service is undergoing maintenance",
-        );
-        e.retry_after = Some(u32::try_from(secs).unwrap_or(u32::MAX).max(1));
-        e
+        )
+        .with_retry_after(u32::try_from(secs).unwrap_or(u32::MAX).max(1))
     }
 
     /// What to change in an admitted request's head before it goes upstream: remove client
@@ -722,10 +721,7 @@ fn host(head: &Parts) -> Option<&str> {
     head.uri
         .host()
         .or_else(|| head.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
-        .map(|h| match h.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => h,
-        })
+        .map(|h| crate::target::split_port(h).map_or(h, |(name, _)| name))
 }
 
 fn method_not_allowed(profile: &Profile, allow: &'static str) -> Response<Bytes> {

@@ -165,6 +165,12 @@ impl OAuthError {
         self
     }
 
+    /// Sets `Retry-After`, in seconds.
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// Sets the challenge.
     pub fn with_challenge(mut self, challenge: Option<Challenge>) -> Self {
         self.challenge = challenge;

@@ -25,7 +25,7 @@ pub enum AuthFailure {
     InsufficientScope,
     /// The store could not be asked.
     StoreUnavailable,
-    /// A wrong username or password on a sign-in page.
+    /// A wrong username or password, on a sign-in page or by the password grant.
     BadUserCredentials,
     /// A request path or host that stays ambiguous in canonical form.
     BadTarget,

@@ -279,7 +279,7 @@ pub fn host(raw: &str) -> Result<Cow<'_, str>, TargetError> {
 }
 
 /// Splits `host[:port]`, minding IPv6 brackets.
-fn split_port(raw: &str) -> Result<(&str, Option<&str>), TargetError> {
+pub(crate) fn split_port(raw: &str) -> Result<(&str, Option<&str>), TargetError> {
     if raw.starts_with('[') {
         let end = raw.find(']').ok_or(TargetError::BadHost)?;
         let (name, rest) = raw.split_at(end + 1);

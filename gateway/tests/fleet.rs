@@ -187,15 +187,7 @@ async fn a_revoke_on_one_instance_is_refused_on_the_other_within_the_bound() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
-    let m = b
-        .http
-        .get(format!("http://{}/metrics", b.setup.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = b.metrics().await;
     let count: u64 = m
         .lines()
         .find_map(|l| l.strip_prefix("oauth_edge_revocation_propagation_seconds_count "))

@@ -8,14 +8,26 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::{header, standard, status_json, Gateway, ALICE, SVC};
+use serde_json::Value;
 
-/// A password grant from `from` (a loopback address the client binds).
-async fn password(gw: &Gateway, from: IpAddr, user: &str, pw: &str) -> reqwest::Response {
+const HERE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+const ELSEWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+const THIRD: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+
+/// A password grant to `token_url` from `from` (a loopback address the client binds): the
+/// status, the JSON body and `Retry-After`.
+async fn password(
+    token_url: String,
+    from: IpAddr,
+    user: &str,
+    pw: &str,
+) -> (u16, Value, Option<String>) {
     let http = reqwest::Client::builder()
         .local_address(from)
         .build()
         .unwrap();
-    http.post(gw.url("/oauth2/token"))
+    let r = http
+        .post(token_url)
         .basic_auth(SVC.0, Some(SVC.1))
         .form(&[
             ("grant_type", "password"),
@@ -24,20 +36,23 @@ async fn password(gw: &Gateway, from: IpAddr, user: &str, pw: &str) -> reqwest::
         ])
         .send()
         .await
-        .unwrap()
+        .unwrap();
+    let retry = header(&r, "retry-after").map(str::to_string);
+    let (status, body) = status_json(r).await;
+    (status, body, retry)
 }
 
-const HERE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
-const ELSEWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-const THIRD: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+fn token_url(gw: &Gateway) -> String {
+    gw.url("/oauth2/token")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_password_grants_are_throttled_per_address_and_per_username() {
     let (_echo, gw) = standard().await;
     // The default limit: 10 failures a minute.
     for i in 0..10 {
-        let (status, body) =
-            status_json(password(&gw, HERE, ALICE.0, &format!("guess-{i}")).await).await;
+        let (status, body, _) =
+            password(token_url(&gw), HERE, ALICE.0, &format!("guess-{i}")).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant")),
@@ -46,9 +61,8 @@ async fn failed_password_grants_are_throttled_per_address_and_per_username() {
     }
     // From this address: refused unchecked, even with the right password, and for others.
     for user in [ALICE, ("nobody", "x")] {
-        let r = password(&gw, HERE, user.0, user.1).await;
-        assert_eq!(header(&r, "retry-after"), Some("60"));
-        let (status, body) = status_json(r).await;
+        let (status, body, retry) = password(token_url(&gw), HERE, user.0, user.1).await;
+        assert_eq!(retry.as_deref(), Some("60"));
         assert_eq!(
             (status, body["error"].as_str()),
             (429, Some("invalid_grant")),
@@ -56,25 +70,17 @@ async fn failed_password_grants_are_throttled_per_address_and_per_username() {
         );
     }
     // For this username: refused from another address too.
-    let (status, body) = status_json(password(&gw, ELSEWHERE, ALICE.0, ALICE.1).await).await;
+    let (status, body, _) = password(token_url(&gw), ELSEWHERE, ALICE.0, ALICE.1).await;
     assert_eq!(status, 429, "{body}");
     // Another username from another address is checked as usual.
-    let (status, body) = status_json(password(&gw, ELSEWHERE, "nobody", "x").await).await;
+    let (status, body, _) = password(token_url(&gw), ELSEWHERE, "nobody", "x").await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant")),
         "{body}"
     );
     // The failures show in the metrics.
-    let m = gw
-        .http
-        .get(format!("http://{}/metrics", gw.setup.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.metrics().await;
     assert!(
         m.contains("oauth_edge_auth_failures_total{reason=\"bad_user_credentials\"} 11"),
         "{m}"
@@ -88,29 +94,9 @@ async fn a_flood_of_guesses_is_turned_away_and_passthrough_goes_on() {
     assert_eq!(gw.get_bearer("/api/x", &token).await.status(), 200);
     let guesses: Vec<_> = (0..40)
         .map(|i| {
-            let gw_url = gw.url("/oauth2/token");
             let from = if i % 2 == 0 { ELSEWHERE } else { THIRD };
-            tokio::spawn(async move {
-                let http = reqwest::Client::builder()
-                    .local_address(from)
-                    .build()
-                    .unwrap();
-                let user = format!("user-{i}");
-                let r = http
-                    .post(gw_url)
-                    .basic_auth(SVC.0, Some(SVC.1))
-                    .form(&[
-                        ("grant_type", "password"),
-                        ("username", user.as_str()),
-                        ("password", "guess"),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
-                let retry = header(&r, "retry-after").map(str::to_string);
-                let (status, body) = status_json(r).await;
-                (status, body, retry)
-            })
+            let url = token_url(&gw);
+            tokio::spawn(async move { password(url, from, &format!("user-{i}"), "guess").await })
         })
         .collect();
     // Passthrough with a cached token is served while the guesses are in flight.
@@ -131,15 +117,7 @@ async fn a_flood_of_guesses_is_turned_away_and_passthrough_goes_on() {
         }
     }
     assert!(busy > 0, "no guess was turned away");
-    let m = gw
-        .http
-        .get(format!("http://{}/metrics", gw.setup.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = gw.metrics().await;
     assert!(
         m.contains(&format!(
             "oauth_edge_password_checks_total{{outcome=\"turned_away\"}} {busy}"

@@ -72,17 +72,17 @@ fn per_minute() -> moka::sync::Cache<IpAddr, Arc<AtomicU32>> {
 /// Checks the form's username and password through the sign-in throttle.
 async fn check_password(req: &Request<'_>, username: &str) -> Result<SignIn, StoreError> {
     let password = Secret::new(req.params.get("password").unwrap_or("").to_string());
-    let edge = req.edge;
-    let outcome = edge
-        .inner
+    let inner = &req.edge.inner;
+    inner
         .sign_ins
-        .check(edge.inner.users.as_ref(), username, &password, req.peer)
-        .await?;
-    if matches!(outcome, SignIn::Wrong) {
-        edge.metrics()
-            .auth_failed(crate::metrics::AuthFailure::BadUserCredentials);
-    }
-    Ok(outcome)
+        .check(
+            inner.users.as_ref(),
+            &inner.metrics,
+            username,
+            &password,
+            req.peer,
+        )
+        .await
 }
 
 fn too_many(message: &str) -> Response<Bytes> {

@@ -8,7 +8,6 @@ use super::{issue, requested_scopes, Decision, Issued};
 use crate::clients::Client;
 use crate::edge::Edge;
 use crate::error::OAuthError;
-use crate::metrics::AuthFailure;
 use crate::params::Params;
 use crate::passwords::{SignIn, THROTTLE_SECS};
 use crate::secret::Secret;
@@ -29,21 +28,27 @@ pub(crate) async fn password(
     let inner = &edge.inner;
     let user = match inner
         .sign_ins
-        .check(inner.users.as_ref(), username, &password, peer)
+        .check(
+            inner.users.as_ref(),
+            &inner.metrics,
+            username,
+            &password,
+            peer,
+        )
         .await?
     {
         SignIn::As(user) => user,
         SignIn::Wrong => {
-            edge.metrics().auth_failed(AuthFailure::BadUserCredentials);
             return Err(OAuthError::invalid_grant(
                 "invalid resource owner credentials",
-            ));
+            ))
         }
         SignIn::Throttled => {
-            let mut e = OAuthError::invalid_grant("too many failed sign-ins; retry later")
-                .with_status(StatusCode::TOO_MANY_REQUESTS);
-            e.retry_after = Some(THROTTLE_SECS);
-            return Err(e);
+            return Err(
+                OAuthError::invalid_grant("too many failed sign-ins; retry later")
+                    .with_status(StatusCode::TOO_MANY_REQUESTS)
+                    .with_retry_after(THROTTLE_SECS),
+            )
         }
     };
     if let Some(us) = &user.scopes {

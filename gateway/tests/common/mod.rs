@@ -607,6 +607,14 @@ impl Gateway {
         t["access_token"].as_str().unwrap().to_string()
     }
 
+    /// The admin API's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.setup.admin);
+        let r = self.http.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     /// GET `path` with a bearer token.
     pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
