@@ -707,12 +707,59 @@ impl Config {
         }
     }
 
-    /// Reads, parses and checks a TOML file.
+    /// Reads, parses and checks a TOML file. A file that holds secrets ([`Config::secret_keys`])
+    /// must be its owner's alone (mode `0600` or stricter): one that group or others may open
+    /// is refused, the error naming the file.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
-        Self::from_toml(&text)
+        let config = Self::from_toml(&text)?;
+        let held = config.secret_keys();
+        if !held.is_empty() {
+            crate::files::check_private(path, &format!("secrets ({})", held.join(", ")))
+                .map_err(|e| ConfigError::new(path.display().to_string(), e))?;
+        }
+        Ok(config)
+    }
+
+    /// The keys of the secrets this config holds in itself: MAC keys, plain-text client
+    /// secrets, user passwords and their hashes (user passwords are guessable offline), a
+    /// PostgreSQL URL with a password, the gateway's admin token.
+    pub fn secret_keys(&self) -> Vec<String> {
+        let mut held = Vec::new();
+        if !self.tokens.keys.is_empty() {
+            held.push("tokens.keys".to_string());
+        }
+        if let StoreConfig::Postgres(pg) = &self.store {
+            let url = pg.url.expose();
+            let userinfo = url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split(['/', '?']).next())
+                .and_then(|authority| authority.rsplit_once('@'))
+                .map(|(userinfo, _)| userinfo);
+            if url.contains("password") || userinfo.is_some_and(|u| u.contains(':')) {
+                held.push("store.url".to_string());
+            }
+        }
+        if let Some(i) = self.clients.iter().position(|c| c.secret.is_some()) {
+            held.push(format!("clients[{i}].secret"));
+        }
+        if let Some(i) = self.users.iter().position(|u| u.password.is_some()) {
+            held.push(format!("users[{i}].password"));
+        }
+        if let Some(i) = self.users.iter().position(|u| u.password_hash.is_some()) {
+            held.push(format!("users[{i}].password_hash"));
+        }
+        let admin_token = self
+            .gateway
+            .as_ref()
+            .and_then(|g| g.get("admin"))
+            .and_then(|a| a.get("token"));
+        if admin_token.is_some() {
+            held.push("gateway.admin.token".to_string());
+        }
+        held
     }
 
     /// Checks what serde cannot.
@@ -968,6 +1015,56 @@ mod tests {
         assert_eq!(c.profiles.len(), 1);
         assert_eq!(c.limits.max_body_bytes, 16 * 1024);
         assert!(matches!(c.store, StoreConfig::Sqlite { .. }));
+    }
+
+    #[test]
+    fn the_secrets_a_config_holds_are_named() {
+        let held = |t: &str| Config::from_toml(t).unwrap().secret_keys();
+        assert!(held("").is_empty());
+        assert!(held(
+            "[[clients]]\nid = \"a\"\npublic = true\ngrants = [\"authorization_code\"]\n"
+        )
+        .is_empty());
+        assert_eq!(
+            held("[[clients]]\nid = \"a\"\npublic = true\ngrants = [\"authorization_code\"]\n[[clients]]\nid = \"b\"\nsecret = \"s\"\n"),
+            ["clients[1].secret"]
+        );
+        assert_eq!(
+            held("[[users]]\nusername = \"u\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhh\"\n"),
+            ["users[0].password_hash"]
+        );
+        assert_eq!(
+            held("[gateway.admin]\ntoken = \"t\"\n[[tokens.keys]]\nid = 1\nsecret = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n"),
+            ["tokens.keys", "gateway.admin.token"]
+        );
+        let pg = |url: &str| held(&format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\n"));
+        assert!(pg("postgres://edge@db/edge").is_empty());
+        assert!(pg("host=/run/postgresql user=edge").is_empty());
+        assert_eq!(pg("postgres://edge:pw@db/edge"), ["store.url"]);
+        assert_eq!(pg("host=db user=edge password=pw"), ["store.url"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_config_with_secrets_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(&path, "[[clients]]\nid = \"a\"\nsecret = \"s\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Config::from_file(&path).unwrap_err();
+        assert_eq!(e.key, path.display().to_string());
+        assert!(
+            e.reason.contains("0644") && e.reason.contains("clients[0].secret"),
+            "{e}"
+        );
+        assert!(e.reason.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Config::from_file(&path).expect("a private file is read");
+        // Without secrets, the file may be read by others.
+        std::fs::write(&path, "[[routes]]\npath = \"/api\"\nrequire = \"bearer\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Config::from_file(&path).expect("nothing secret in it");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod edge;
 mod endpoints;
 pub mod error;
+pub mod files;
 pub mod grants;
 pub mod layer;
 pub mod metrics;

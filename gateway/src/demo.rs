@@ -50,7 +50,7 @@ fn setup(
     listen: SocketAddr,
     admin: SocketAddr,
 ) -> Result<(Config, Settings, Banner), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(data_dir)?;
+    oauth_edge::files::create_private_dir(data_dir)?;
     let upstream = TcpListener::bind("127.0.0.1:0")?;
     let upstream_addr = upstream.local_addr()?;
     upstream.set_nonblocking(true)?;
@@ -132,11 +132,10 @@ token = "{admin_token}"
     drop(rt);
 
     let env_file = data_dir.join("oauth-edge-demo.env");
-    let mut f = std::fs::OpenOptions::new()
+    let mut f = oauth_edge::files::private_options()
         .create(true)
         .write(true)
         .truncate(true)
-        .mode_private()
         .open(&env_file)?;
     writeln!(
         f,
@@ -168,22 +167,6 @@ token = "{admin_token}"
         "env_file": env_file.display().to_string(),
     });
     Ok((config, settings, Banner { text, json }))
-}
-
-trait PrivateMode {
-    fn mode_private(&mut self) -> &mut Self;
-}
-
-impl PrivateMode for std::fs::OpenOptions {
-    #[cfg(unix)]
-    fn mode_private(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
-    }
-    #[cfg(not(unix))]
-    fn mode_private(&mut self) -> &mut Self {
-        self
-    }
 }
 
 /// An HTTP server that answers every request with what it received, as JSON.

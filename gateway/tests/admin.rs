@@ -104,6 +104,17 @@ impl Drop for Gateway {
 
 /// The config file of a test: an SQLite store in `dir`, a confidential client declared in
 /// the file, a bearer route to the echo upstream.
+/// Writes a config file `0600`, as a file holding keys and tokens must be.
+fn write_private(path: &Path, text: &str) {
+    oauth_edge::files::private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("write the config");
+}
+
 fn write_config(
     dir: &Path,
     listen: u16,
@@ -148,7 +159,7 @@ address = "127.0.0.1:{admin}"
         db = db.display().to_string(),
     );
     let path = dir.join("oauth-edge.toml");
-    std::fs::write(&path, text).expect("write the config");
+    write_private(&path, &text);
     path
 }
 
@@ -1041,7 +1052,7 @@ fn check_config_names_the_bad_key() {
         "adress = \"127.0.0.1:",
         1,
     );
-    std::fs::write(&bad, typo).unwrap();
+    write_private(&bad, &typo);
     let out = run(&["check-config", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
@@ -1060,7 +1071,7 @@ fn check_config_names_the_bad_key() {
     let text_empty = std::fs::read_to_string(&good)
         .unwrap()
         .replace(&format!("token = \"{ADMIN_TOKEN}\""), "token = \"\"");
-    std::fs::write(&empty, text_empty).unwrap();
+    write_private(&empty, &text_empty);
     let out = run(&["check-config", empty.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("gateway.admin.token"));

@@ -179,7 +179,7 @@ fn bad_config(body: &str, key: &str) {
         "[store]\nkind = \"sqlite\"\npath = {:?}\n{body}\n[gateway.admin]\naddress = \"{admin}\"\n",
         dir.path().join("edge.db").display().to_string()
     );
-    std::fs::write(&file, &config).unwrap();
+    write_private(&file, &config);
     let path = file.display().to_string();
     for args in [
         vec!["serve", "--config", &path],
@@ -222,6 +222,62 @@ fn a_missing_tls_certificate_is_named() {
         "[[gateway.listeners]]\naddress = \"127.0.0.1:1\"\ntls = { cert = \"/nonexistent/cert.pem\", key = \"/nonexistent/key.pem\" }\n",
         "gateway.listeners[0].tls.cert",
     );
+}
+
+#[test]
+fn a_config_or_store_open_to_others_is_refused_by_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = data.join("edge.db");
+    let file = dir.path().join("edge.toml");
+    let admin = free_addr();
+    let config = format!(
+        "[store]\nkind = \"sqlite\"\npath = {:?}\n[gateway.admin]\naddress = \"{admin}\"\ntoken = \"an-admin-token\"\n",
+        db.display().to_string()
+    );
+    write_private(&file, &config);
+    let path = file.display().to_string();
+    let chmod = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    // The config holds the admin token: 0644 is refused, naming the file and the key.
+    chmod(&file, 0o644);
+    for args in [
+        vec!["serve", "--config", &path],
+        vec!["check-config", &path],
+    ] {
+        let (status, _, err) = run_to_end(dir.path(), &args);
+        assert_eq!(status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&path) && err.contains("0644"), "{err}");
+        assert!(
+            err.contains("gateway.admin.token") && err.contains("chmod 600"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("an-admin-token"),
+            "the secret itself is not printed: {err}"
+        );
+    }
+    chmod(&file, 0o600);
+
+    // `migrate` opens the store: the data dir is made 0700, the file 0600.
+    let (status, _, err) = run_to_end(dir.path(), &["migrate", "--config", &path]);
+    assert!(status.success(), "{err}");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+
+    // A store file others can read is refused, by name.
+    chmod(&db, 0o644);
+    let (status, _, err) = run_to_end(dir.path(), &["serve", "--config", &path]);
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains(&db.display().to_string()) && err.contains("0644"),
+        "{err}"
+    );
+    assert!(err.contains("server keys"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------

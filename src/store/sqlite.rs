@@ -231,6 +231,7 @@ impl SqliteStore {
                     .into(),
             ));
         }
+        private_files(&path)?;
         let mut writer = Connection::open(&path).map_err(|e| sql_error("open", &e))?;
         Self::setup_writer(&mut writer, sync).map_err(|e| e.into_store("open"))?;
         let reader = open_reader(&path)?;
@@ -300,6 +301,28 @@ fn migrate(conn: &mut Connection) -> Result<(), Fail> {
     }
     tx.pragma_update(None, "user_version", known as i64)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// The file holds the server keys, which sign tokens and seal sign-in sessions: it is created
+/// `0600` (SQLite gives its `-wal` and `-shm` files the database's mode) in a directory created
+/// `0700`, and an existing one open to group or others is refused.
+fn private_files(path: &Path) -> Result<(), StoreError> {
+    let io = |e: std::io::Error| {
+        StoreError::Unavailable(format!("sqlite open: {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            crate::files::create_private_dir(dir).map_err(io)?;
+        }
+    }
+    crate::files::create_private_file(path).map_err(io)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        crate::files::check_private(Path::new(&name), "the server keys")
+            .map_err(|e| StoreError::Backend(format!("sqlite open: {e}")))?;
+    }
     Ok(())
 }
 
@@ -1437,10 +1460,50 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_file_and_its_wal_are_private_and_an_open_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let path = data.join("edge.db");
+        let s = SqliteStore::open(&path, Synchronous::Normal).expect("open");
+        let keys = s.server_keys().await.expect("a key is made and written");
+        assert!(!keys.is_empty());
+        assert_eq!(mode(&data), 0o700);
+        for f in ["edge.db", "edge.db-wal", "edge.db-shm"] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
+        drop(s);
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let Err(StoreError::Backend(e)) = SqliteStore::open(&path, Synchronous::Normal) else {
+            panic!("a readable store file must be refused");
+        };
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains("0644"),
+            "{e}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        let wal = data.join("edge.db-wal");
+        // The last connection to close removes the -wal; an empty one is a valid "no WAL".
+        crate::files::create_private_file(&wal).unwrap();
+        std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let Err(StoreError::Backend(e)) = SqliteStore::open(&path, Synchronous::Normal) else {
+            panic!("a readable -wal must be refused");
+        };
+        assert!(e.contains("edge.db-wal"), "{e}");
+        std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o600)).unwrap();
+        SqliteStore::open(&path, Synchronous::Normal).expect("private again");
+    }
+
     #[tokio::test]
     async fn a_version_1_file_is_upgraded_by_the_later_migrations() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("edge.db");
+        crate::files::create_private_file(&path).expect("create");
         {
             let conn = Connection::open(&path).expect("open");
             conn.execute_batch(MIGRATIONS[0]).expect("v1");

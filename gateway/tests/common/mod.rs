@@ -25,6 +25,18 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_oauth-edge");
 /// How long a gateway may take to come up.
 const READY_WITHIN: Duration = Duration::from_secs(20);
 
+/// Writes a config file the way operators must: `0600`, as it holds keys and tokens.
+pub fn write_private(path: &Path, text: &str) {
+    use std::io::Write;
+    oauth_edge::files::private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("write the config");
+}
+
 /// A port nobody listens on (bound, read, dropped).
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
@@ -359,7 +371,7 @@ impl Setup {
     /// `/healthz` answers and `listen` and every address in `also` accept connections.
     pub async fn launch(self, config: &str, also: &[SocketAddr]) -> Gateway {
         let file = self.path("oauth-edge.toml");
-        std::fs::write(&file, config).unwrap();
+        write_private(&file, config);
         let args = vec![
             "serve".to_string(),
             "--config".to_string(),
