@@ -34,6 +34,16 @@ use crate::tokens::{FamilyId, TokenKind};
 /// The device grant's `grant_type` (RFC 8628 3.4).
 pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
+/// RFC 6749 4.4.3: a `client_credentials` grant gets no refresh token, and no profile here
+/// documents one (NPR's trade is for "an old non-expiring access token" of a user). Such a
+/// family never holds a refresh token: none is minted into it, NPR's trade refuses its access
+/// tokens, and a refresh token found in one (written before this rule) is refused. A token
+/// that stands for its client so ends with its access lifetime, and a secret rotation is
+/// never outlived by a pair that renews itself.
+pub(crate) fn refreshable(grant_type: &str) -> bool {
+    grant_type != "client_credentials"
+}
+
 /// How many times a token-hash collision is retried with fresh tokens before giving up.
 const COLLISION_RETRIES: usize = 3;
 
@@ -198,7 +208,8 @@ where
             issued_at: now,
             expires_at: Some(now + access_ttl as i64),
         }];
-        let refresh = d.refresh.then(|| edge.codec().mint(TokenKind::Refresh));
+        let refresh = (d.refresh && refreshable(&d.grant_type))
+            .then(|| edge.codec().mint(TokenKind::Refresh));
         if let Some(r) = &refresh {
             tokens.push(NewToken {
                 hash: r.hash,

@@ -27,6 +27,9 @@ pub(crate) async fn refresh(
         "invalid refresh token",
     )
     .await?;
+    if !super::refreshable(&record.grant_type) {
+        return Err(invalid());
+    }
     let scopes = super::requested_scopes(params, &record.scopes, &record.scopes)?;
     let d = Decision {
         user: record.user.clone(),
@@ -73,6 +76,12 @@ pub(crate) async fn trade_access_token(
             "this client may not use refresh tokens",
         ));
     }
+    if !super::refreshable(&record.grant_type) {
+        return Err(OAuthError::invalid_grant(
+            "a client_credentials token is not traded for a refresh token; \
+             ask for a new one with the client_credentials grant",
+        ));
+    }
     let scopes = super::requested_scopes(params, &record.scopes, &record.scopes)?;
     let d = Decision {
         user: record.user.clone(),
@@ -100,6 +109,66 @@ pub(crate) async fn trade_access_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `client_credentials` family with a refresh token in it, as a store written before
+    /// the rule may hold: the refresh token is refused and not consumed, and the grant code
+    /// mints none into such a family.
+    #[tokio::test]
+    async fn a_client_credentials_family_is_never_refreshed() {
+        let config = crate::Config::from_toml(
+            r#"
+[store]
+kind = "memory"
+[[clients]]
+id = "c"
+secret = "s"
+grants = ["client_credentials", "refresh_token"]
+"#,
+        )
+        .unwrap();
+        let edge = Edge::new(config).await.unwrap();
+        let client = edge.clients().get("c").await.unwrap().unwrap();
+        let d = || Decision {
+            user: None,
+            scopes: crate::Scopes::default(),
+            grant_type: "client_credentials".into(),
+            refresh: true,
+            refresh_scopes: None,
+        };
+        let issued = super::super::issue(&edge, &client, d()).await.unwrap();
+        assert!(issued.refresh.is_none(), "no refresh token is minted");
+
+        // One written by hand into a client_credentials family.
+        let old = edge.codec().mint(TokenKind::Refresh);
+        let family = crate::tokens::FamilyId::random();
+        let now = crate::unix_now();
+        edge.store()
+            .issue(
+                Some(&crate::store::NewFamily {
+                    id: family,
+                    client_id: "c".into(),
+                    user: None,
+                    grant_type: "client_credentials".into(),
+                    created_at: now,
+                }),
+                &[crate::store::NewToken {
+                    hash: old.hash,
+                    kind: TokenKind::Refresh,
+                    family,
+                    scopes: crate::Scopes::default(),
+                    issued_at: now,
+                    expires_at: Some(now + 3600),
+                }],
+            )
+            .await
+            .unwrap();
+        let body = format!("refresh_token={}", old.token.expose());
+        let params = Params::parse(None, body.as_bytes()).unwrap();
+        let e = refresh(&edge, &client, &params).await.err().unwrap();
+        assert_eq!(e.code, crate::ErrorCode::InvalidGrant);
+        let kept = edge.store().find(&old.hash).await.unwrap().unwrap();
+        assert!(!kept.revoked && kept.consumed_at.is_none(), "{kept:?}");
+    }
 
     #[tokio::test]
     async fn narrowing_keeps_the_refresh_token_scope() {
