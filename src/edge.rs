@@ -147,7 +147,10 @@ impl EdgeBuilder {
         let notices = store.notices();
         let edge = Edge {
             inner: Arc::new(Inner {
-                pages: crate::authorize::Pages::new(codec.signing_key().bytes()),
+                pages: crate::authorize::Pages::new(
+                    codec.signing_key().bytes(),
+                    config.authorization.session_ttl,
+                ),
                 sign_ins: crate::passwords::SignIns::new(
                     config.authorization.max_failed_sign_ins_per_minute,
                 ),
@@ -495,6 +498,7 @@ impl Edge {
                         }
                         EndpointKind::Authorize => Ok(crate::authorize::authorize(req).await),
                         EndpointKind::DeviceVerification => Ok(crate::authorize::device(req).await),
+                        EndpointKind::SignOut => Ok(crate::authorize::sign_out(req).await),
                         EndpointKind::Metadata => unreachable!("answered above"),
                     }
                 }

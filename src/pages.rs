@@ -1,5 +1,5 @@
 //! The built-in HTML pages: sign-in and consent for the authorization-code flow, user-code
-//! entry and confirmation for the device flow (RFC 8628), and a plain result page.
+//! entry and confirmation for the device flow (RFC 8628), sign-out, and a plain result page.
 //!
 //! Each page is a pure function from a plain data struct to a complete HTML5 document. There
 //! is no JavaScript: every page is a form posted with `method="post"`, so it works in any
@@ -192,6 +192,33 @@ pub fn device_confirm(page: &DeviceConfirm) -> String {
             (hidden("csrf", &page.csrf))
             (hidden("user_code", &page.user_code))
             (decision_buttons())
+        }
+    };
+    document(&page.title, body)
+}
+
+/// The sign-out page: who is signed in, and one button (`POST`, with `csrf`).
+#[derive(Debug, Clone)]
+pub struct SignOut {
+    /// The page title.
+    pub title: String,
+    /// The signed-in user.
+    pub user: String,
+    /// Where the form posts to.
+    pub action: String,
+    /// The CSRF form token.
+    pub csrf: String,
+}
+
+/// The sign-out page.
+pub fn sign_out(page: &SignOut) -> String {
+    let body = html! {
+        (signed_in_as(&page.user))
+        form method="post" action=(page.action) {
+            (hidden("csrf", &page.csrf))
+            div.actions {
+                button.primary type="submit" { "Sign out" }
+            }
         }
     };
     document(&page.title, body)

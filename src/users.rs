@@ -30,6 +30,12 @@ pub trait UserDirectory: Send + Sync + 'static {
         username: &str,
         password: &Secret,
     ) -> Result<Option<User>, StoreError>;
+
+    /// A fingerprint of what the directory holds for `username` (say a hash of their password
+    /// record), `None` when there is no such user. The sign-in pages seal a keyed tag of it into
+    /// the session cookie and compare it on every use: a session ends when its user is removed
+    /// or the stamp changes (a new password). It is never shown or logged.
+    async fn stamp(&self, username: &str) -> Result<Option<[u8; 32]>, StoreError>;
 }
 
 enum Password {
@@ -99,6 +105,17 @@ impl UserDirectory for StaticUsers {
         Ok(ok.then(|| User {
             id: username.to_string(),
             scopes: scopes.clone(),
+        }))
+    }
+
+    async fn stamp(&self, username: &str) -> Result<Option<[u8; 32]>, StoreError> {
+        Ok(self.users.get(username).map(|(pw, _)| {
+            let mut h = blake3::Hasher::new_derive_key("oauth-edge 2026 user stamp");
+            match pw {
+                Password::Plain(p) => h.update(b"plain\0").update(p.expose().as_bytes()),
+                Password::Argon2(phc) => h.update(b"argon2\0").update(phc.as_bytes()),
+            };
+            *h.finalize().as_bytes()
         }))
     }
 }

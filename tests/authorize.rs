@@ -1180,3 +1180,151 @@ async fn the_device_page_hands_sign_in_off_to_the_login_app_too() {
         .await;
     is_error_page(&p, "invalid_request");
 }
+
+// --- sessions: they end with their user, their password, the keys, or sign-out -----------
+
+const ALICE: &str = "[[users]]\nusername = \"alice\"\npassword = \"wonderland\"\n";
+
+fn web_authorize_url() -> String {
+    authorize_url(
+        "web",
+        Some(WEB_CB),
+        &[
+            ("scope", "read"),
+            ("code_challenge", &s256(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+}
+
+fn is_sign_in(p: &Page) -> bool {
+    p.status == 200 && p.body.contains("name=\"password\"")
+}
+
+fn is_consent(p: &Page) -> bool {
+    p.status == 200 && p.body.contains("name=\"decision\"") && !p.body.contains("name=\"password\"")
+}
+
+/// Signs alice in at `s`; returns her session cookie's value.
+async fn alice_session(s: &TestServer) -> String {
+    let mut b = Browser::new(s.url(""));
+    let sign_in = b.get(&web_authorize_url()).await;
+    assert!(is_sign_in(&sign_in), "{}", sign_in.body);
+    let consent = b
+        .submit(
+            &sign_in,
+            &[("username", "alice"), ("password", "wonderland")],
+        )
+        .await;
+    assert!(is_consent(&consent), "{}", consent.body);
+    // Signed in: the next request goes straight to consent.
+    assert!(is_consent(&b.get(&web_authorize_url()).await));
+    let set = consent
+        .cookie("oauth_edge_session")
+        .expect("a session cookie");
+    set.split(';').next().unwrap()["oauth_edge_session=".len()..].to_string()
+}
+
+/// What the authorize page shows a browser holding only `session`.
+async fn with_session(s: &TestServer, session: &str) -> Page {
+    let mut b = Browser::new(s.url(""));
+    b.set_cookie("oauth_edge_session", session);
+    b.get(&web_authorize_url()).await
+}
+
+#[tokio::test]
+async fn a_session_ends_when_its_user_is_removed_or_gets_a_new_password() {
+    let store: std::sync::Arc<dyn oauth_edge::store::Store> =
+        std::sync::Arc::new(oauth_edge::store::MemoryStore::new());
+    let a = TestServer::with_store(CONFIG, store.clone()).await;
+    let session = alice_session(&a).await;
+    // Another instance on the same store (so the same keys) with the same users takes it.
+    let same = TestServer::with_store(CONFIG, store.clone()).await;
+    assert!(is_consent(&with_session(&same, &session).await));
+
+    // alice removed: her session ends.
+    let removed = CONFIG.replace(
+        ALICE,
+        "[[users]]\nusername = \"bob\"\npassword = \"builder\"\n",
+    );
+    assert_ne!(removed, CONFIG);
+    let removed = TestServer::with_store(&removed, store.clone()).await;
+    assert!(is_sign_in(&with_session(&removed, &session).await));
+
+    // alice with a new password: her session ends too.
+    let moved = CONFIG.replace("password = \"wonderland\"", "password = \"looking-glass\"");
+    let moved = TestServer::with_store(&moved, store.clone()).await;
+    assert!(is_sign_in(&with_session(&moved, &session).await));
+
+    // The cookie says nothing of the password.
+    let json = URL_SAFE_NO_PAD
+        .decode(session.split('.').next().unwrap())
+        .unwrap();
+    let json = String::from_utf8(json).unwrap();
+    assert!(
+        json.contains("alice") && !json.contains("wonderland"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_ends_when_the_keys_rotate() {
+    let key = |b: u8| URL_SAFE_NO_PAD.encode([b; 32]);
+    let one = format!(
+        "{CONFIG}\n[tokens]\nkeys = [{{ id = 1, secret = \"{}\" }}]\n",
+        key(1)
+    );
+    let rotated = format!(
+        "{CONFIG}\n[tokens]\nsigning_key = 2\nkeys = [{{ id = 1, secret = \"{}\" }}, {{ id = 2, secret = \"{}\" }}]\n",
+        key(1),
+        key(2)
+    );
+    let a = TestServer::start(&one).await;
+    let session = alice_session(&a).await;
+    assert!(is_consent(
+        &with_session(&TestServer::start(&one).await, &session).await
+    ));
+    let b = TestServer::start(&rotated).await;
+    assert!(is_sign_in(&with_session(&b, &session).await));
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_and_every_copy_of_its_cookie() {
+    let s = TestServer::start(CONFIG).await;
+    let mut b = Browser::new(s.url(""));
+    let sign_in = b.get(&web_authorize_url()).await;
+    let consent = b
+        .submit(
+            &sign_in,
+            &[("username", "alice"), ("password", "wonderland")],
+        )
+        .await;
+    assert!(is_consent(&consent));
+    let set = consent.cookie("oauth_edge_session").unwrap();
+    let session = set.split(';').next().unwrap()["oauth_edge_session=".len()..].to_string();
+
+    let page = b.get("/oauth2/sign-out").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Signed in as") && page.body.contains("alice"));
+    // Without the form's CSRF token, nothing happens.
+    let refused = b.post("/oauth2/sign-out", &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(is_consent(&b.get(&web_authorize_url()).await));
+
+    let done = b.submit(&page, &[]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("You are signed out"), "{}", done.body);
+    let cleared = done
+        .cookie("oauth_edge_session")
+        .expect("the cookie is cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(is_sign_in(&b.get(&web_authorize_url()).await));
+    // A copy of the cookie kept from before is refused too.
+    assert!(is_sign_in(&with_session(&s, &session).await));
+    let again = b.get("/oauth2/sign-out").await;
+    assert!(
+        again.body.contains("You are not signed in"),
+        "{}",
+        again.body
+    );
+}

@@ -14,6 +14,9 @@
 //! `SameSite=Lax`, and `Secure` when served over TLS.
 
 pub(crate) mod session;
+mod sign_out;
+
+pub(crate) use sign_out::sign_out;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -35,7 +38,7 @@ use crate::secret::Secret;
 use crate::store::{CodeBinding, DeviceStatus, NewFamily, NewToken, StoreError};
 use crate::tokens::{FamilyId, TokenKind};
 
-use session::{cookie, set_cookie, Sealer, CSRF_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
+use session::{cookie, set_cookie, Sealer, Session, CSRF_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
 
 /// The user-code alphabet: 20 consonants, no vowels (no words), no look-alikes (RFC 8628 6.1).
 pub(crate) const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -50,13 +53,20 @@ pub(crate) struct Pages {
     pub(crate) sealer: Sealer,
     /// Wrong user codes per source address, over the last minute.
     wrong_codes: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+    /// The ids of sessions signed out here, kept as long as a session can live, so that a
+    /// copy of the cookie is refused after sign-out too (by this instance).
+    signed_out: moka::sync::Cache<String, ()>,
 }
 
 impl Pages {
-    pub(crate) fn new(server_key: &[u8; 32]) -> Self {
+    pub(crate) fn new(server_key: &[u8; 32], session_ttl: Duration) -> Self {
         Pages {
             sealer: Sealer::new(server_key),
             wrong_codes: per_minute(),
+            signed_out: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(session_ttl)
+                .build(),
         }
     }
 }
@@ -174,14 +184,14 @@ async fn authorize_get(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
         let Some((Pending::Authorize(request), user)) = out.come_back(edge, v) else {
             return bad_verifier();
         };
-        out.sign_in_as(edge, &user);
+        out.sign_in_as(edge, &user).await;
         return proceed(req, out, request, &user).await;
     }
     let request = match validate(edge, req.params, is_npr(req)).await {
         Ok(r) => r,
         Err(refusal) => return refuse(edge, is_npr(req), refusal),
     };
-    match out.session_user(req) {
+    match out.session_user(req).await {
         Some(user) => proceed(req, out, request, &user).await,
         None => match &edge.config().authorization.login_url {
             Some(url) => out.hand_off(edge, url, Pending::Authorize(request), StatusCode::FOUND),
@@ -205,7 +215,7 @@ async fn authorize_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
     if let Some(username) = req.params.get("username") {
         return match check_password(req, username).await {
             Ok(SignIn::As(user)) => {
-                out.sign_in_as(edge, &user.id);
+                out.sign_in_as(edge, &user.id).await;
                 proceed(req, out, request, &user.id).await
             }
             Ok(SignIn::Throttled) => {
@@ -218,7 +228,7 @@ async fn authorize_post(req: &Request<'_>, out: &mut Out) -> Response<Bytes> {
             Err(e) => error_page(&e.into()),
         };
     }
-    let Some(user) = out.session_user(req) else {
+    let Some(user) = out.session_user(req).await else {
         return sign_in_page(req, out, &request, None, StatusCode::OK).await;
     };
     match req.params.get("decision") {
@@ -634,7 +644,7 @@ pub(crate) async fn device(req: Request<'_>) -> Response<Bytes> {
         // The way back from a login app.
         match out.come_back(req.edge, v) {
             Some((Pending::Device(code), user)) => {
-                out.sign_in_as(req.edge, &user);
+                out.sign_in_as(req.edge, &user).await;
                 device_code_step(&req, &mut out, Some(code), Some(user)).await
             }
             _ => bad_verifier(),
@@ -726,11 +736,14 @@ async fn device_code_step(
         Err(e) => return error_page(&e.into()),
     };
     let sealed_code = edge.pages().sealer.seal("device", request_ttl(edge), &code);
-    let mut user = signed_in.or_else(|| out.session_user(req));
+    let mut user = match signed_in {
+        Some(u) => Some(u),
+        None => out.session_user(req).await,
+    };
     if let Some(username) = req.params.get("username") {
         match check_password(req, username).await {
             Ok(SignIn::As(u)) => {
-                out.sign_in_as(edge, &u.id);
+                out.sign_in_as(edge, &u.id).await;
                 user = Some(u.id);
             }
             Ok(SignIn::Throttled) => {
@@ -853,6 +866,8 @@ struct Out {
     new_login: Option<(String, u64)>,
     session: Option<String>,
     session_ttl: u64,
+    /// Clear the session cookie on the way out (sign-out).
+    end_session: bool,
 }
 
 impl Out {
@@ -881,6 +896,7 @@ impl Out {
             new_login: None,
             session: None,
             session_ttl: cfg.session_ttl.as_secs(),
+            end_session: false,
         }
     }
 
@@ -952,20 +968,52 @@ impl Out {
         ))
     }
 
-    fn session_user(&self, req: &Request<'_>) -> Option<String> {
-        if let Some(s) = &self.session {
-            return req.edge.pages().sealer.open::<String>("session", s);
+    /// The session this browser holds, if it is genuine, unexpired, not signed out, and its
+    /// user is still the one the directory knows (not removed, same password).
+    async fn session(&self, req: &Request<'_>) -> Option<Session> {
+        let sealed = match &self.session {
+            Some(s) => s.as_str(),
+            None => cookie(&req.head.headers, SESSION_COOKIE)?,
+        };
+        let pages = req.edge.pages();
+        let s: Session = pages.sealer.open("session", sealed)?;
+        if pages.signed_out.contains_key(&s.i) {
+            return None;
         }
-        let c = cookie(&req.head.headers, SESSION_COOKIE)?;
-        req.edge.pages().sealer.open::<String>("session", c)
+        if let Some(tag) = &s.s {
+            match req.edge.inner.users.stamp(&s.u).await {
+                Ok(Some(stamp)) if pages.sealer.stamp_ok(&stamp, tag) => {}
+                Ok(_) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "user directory unavailable; session not trusted");
+                    return None;
+                }
+            }
+        }
+        Some(s)
     }
 
-    fn sign_in_as(&mut self, edge: &Edge, user: &str) {
-        self.session = Some(edge.pages().sealer.seal(
-            "session",
-            self.session_ttl,
-            &user.to_string(),
-        ));
+    async fn session_user(&self, req: &Request<'_>) -> Option<String> {
+        self.session(req).await.map(|s| s.u)
+    }
+
+    /// Remembers `user` in this browser, bound to the directory's stamp of them. When the
+    /// directory cannot answer, the sign-in counts for this request only.
+    async fn sign_in_as(&mut self, edge: &Edge, user: &str) {
+        let stamp = match edge.inner.users.stamp(user).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "user directory unavailable; sign-in not remembered");
+                return;
+            }
+        };
+        let sealer = &edge.pages().sealer;
+        let session = Session {
+            u: user.to_string(),
+            s: stamp.map(|st| sealer.stamp_tag(&st)),
+            i: crate::tokens_random(16),
+        };
+        self.session = Some(sealer.seal("session", self.session_ttl, &session));
     }
 
     fn finish(self, mut resp: Response<Bytes>) -> Response<Bytes> {
@@ -1001,6 +1049,11 @@ impl Out {
                     "Lax",
                     self.secure,
                 ),
+            );
+        } else if self.end_session {
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(SESSION_COOKIE, "", &self.path, Some(0), "Lax", self.secure),
             );
         }
         resp

@@ -22,6 +22,21 @@ pub(crate) const LOGIN_COOKIE: &str = "oauth_edge_login";
 
 const TAG_LEN: usize = 16;
 
+/// What the session cookie holds, sealed: who signed in; a keyed tag of what the user
+/// directory holds for them ([`UserDirectory::stamp`](crate::users::UserDirectory::stamp)),
+/// when the directory knows them, so that a removed user or a new password ends the session;
+/// and a random id, which sign-out remembers.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Session {
+    /// The user.
+    pub(crate) u: String,
+    /// The tag of the user's stamp; `None` for a user the directory does not know (vouched
+    /// for by the login app).
+    pub(crate) s: Option<String>,
+    /// The session id.
+    pub(crate) i: String,
+}
+
 /// Signs and opens envelopes.
 #[derive(Clone)]
 pub(crate) struct Sealer {
@@ -106,6 +121,22 @@ impl Sealer {
         }
     }
 
+    /// The tag of a user's directory stamp that a session carries: keyed, so the cookie
+    /// tells nothing of the password or its hash.
+    pub(crate) fn stamp_tag(&self, stamp: &[u8; 32]) -> String {
+        let mut data = b"user-stamp:".to_vec();
+        data.extend_from_slice(stamp);
+        URL_SAFE_NO_PAD.encode(self.tag(&data))
+    }
+
+    /// Whether a session's stamp tag is the one of `stamp`.
+    pub(crate) fn stamp_ok(&self, stamp: &[u8; 32], tag: &str) -> bool {
+        self.stamp_tag(stamp)
+            .as_bytes()
+            .ct_eq(tag.as_bytes())
+            .into()
+    }
+
     /// Whether a posted form token matches the CSRF cookie.
     pub(crate) fn csrf_ok(&self, cookie: Option<&str>, posted: Option<&str>) -> bool {
         match (cookie, posted) {
@@ -188,6 +219,16 @@ mod tests {
         assert_ne!(b, s.csrf_token("abc"));
         assert!(!Sealer::new(&[8; 32]).browser_ok(Some("abc"), &b));
         assert!(!b.contains("abc"));
+    }
+
+    #[test]
+    fn a_stamp_tag_is_keyed_and_bound_to_the_stamp() {
+        let s = Sealer::new(&[7; 32]);
+        let t = s.stamp_tag(&[1; 32]);
+        assert!(s.stamp_ok(&[1; 32], &t));
+        assert!(!s.stamp_ok(&[2; 32], &t));
+        assert!(!Sealer::new(&[8; 32]).stamp_ok(&[1; 32], &t));
+        assert_ne!(t, URL_SAFE_NO_PAD.encode([1u8; 32]));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum EndpointKind {
     DeviceAuthorization,
     /// `GET`/`POST …/device`: the page where a user enters a device's code (RFC 8628 3.3).
     DeviceVerification,
+    /// `GET`/`POST …/sign-out`: ends the browser's sign-in session.
+    SignOut,
 }
 
 impl EndpointKind {
@@ -49,6 +51,7 @@ impl EndpointKind {
             EndpointKind::Authorize => "authorize",
             EndpointKind::DeviceAuthorization => "device_authorization",
             EndpointKind::DeviceVerification => "device",
+            EndpointKind::SignOut => "sign_out",
         }
     }
 
@@ -56,7 +59,7 @@ impl EndpointKind {
     pub const fn is_page(self) -> bool {
         matches!(
             self,
-            EndpointKind::Authorize | EndpointKind::DeviceVerification
+            EndpointKind::Authorize | EndpointKind::DeviceVerification | EndpointKind::SignOut
         )
     }
 }

@@ -14,6 +14,7 @@ pub(super) const ROUTES: &[(&str, EndpointKind)] = &[
     ("/authorize", EndpointKind::Authorize),
     ("/device_authorization", EndpointKind::DeviceAuthorization),
     ("/device", EndpointKind::DeviceVerification),
+    ("/sign-out", EndpointKind::SignOut),
 ];
 
 pub(super) fn auth_methods(kind: EndpointKind) -> &'static [AuthMethod] {
@@ -40,7 +41,10 @@ pub(super) fn auth_methods(kind: EndpointKind) -> &'static [AuthMethod] {
             ClientSecretHeader,
             ClientCredentialsBearer,
         ],
-        EndpointKind::Metadata | EndpointKind::Authorize | EndpointKind::DeviceVerification => &[],
+        EndpointKind::Metadata
+        | EndpointKind::Authorize
+        | EndpointKind::DeviceVerification
+        | EndpointKind::SignOut => &[],
     }
 }
 
