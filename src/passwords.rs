@@ -1,7 +1,7 @@
 //! What keeps password checks from being a way in or a way down (RFC 6819 4.3.5, 5.1.4.2.3).
 //!
 //! - **The argon2 gate.** Every argon2 verification, of a client secret or a user's password,
-//!   runs on the blocking pool behind one process-wide gate: at most [`running`] at once
+//!   runs on its own threads behind one process-wide gate: at most [`running`] at once
 //!   (half the cores, at least one, so passthrough traffic keeps the other half), and at
 //!   most [`WAITING_PER_RUNNING`] times as many waiting. A check that finds the queue full
 //!   is not run: the caller answers 503 `temporarily_unavailable` with `Retry-After`. So a
@@ -60,20 +60,55 @@ pub fn checks() -> (u64, u64) {
 }
 
 struct Gate {
-    /// Checks admitted: running or waiting.
+    /// Checks admitted: running or waiting. A permit travels with its check to the end, so
+    /// a caller that goes away does not free a place while its check still waits.
     admitted: Arc<Semaphore>,
-    /// Checks running.
-    running: Arc<Semaphore>,
+    /// The checks' own threads, [`running`] of them: argon2's 19 MiB block is then kept by
+    /// that many allocator arenas at most, where the blocking pool's many threads would each
+    /// keep one. `None` if no thread could be started (the blocking pool is used instead).
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 fn gate() -> &'static Gate {
     static GATE: OnceLock<Gate> = OnceLock::new();
     GATE.get_or_init(|| {
         let n = running();
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let started = (0..n)
+            .filter(|_| {
+                let rx = Arc::clone(&rx);
+                std::thread::Builder::new()
+                    .name("oauth-edge-argon2".into())
+                    .spawn(move || loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    })
+                    .is_ok()
+            })
+            .count();
         Gate {
             admitted: Arc::new(Semaphore::new(n * (1 + WAITING_PER_RUNNING))),
-            running: Arc::new(Semaphore::new(n)),
+            jobs: (started > 0).then_some(tx),
         }
+    })
+}
+
+fn check(phc: &str, secret: &Secret) -> bool {
+    RUN.fetch_add(1, Ordering::Relaxed);
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(secret.expose().as_bytes(), &h)
+            .is_ok()
     })
 }
 
@@ -102,24 +137,29 @@ pub async fn verify_argon2(phc: String, secret: Secret) -> Result<bool, Busy> {
         return Ok(true);
     }
     let gate = gate();
-    let Ok(_admitted) = gate.admitted.clone().try_acquire_owned() else {
+    let Ok(admitted) = gate.admitted.clone().try_acquire_owned() else {
         TURNED_AWAY.fetch_add(1, Ordering::Relaxed);
         return Err(Busy);
     };
-    let Ok(running) = gate.running.clone().acquire_owned().await else {
-        return Err(Busy);
-    };
-    let ok = tokio::task::spawn_blocking(move || {
-        let _running = running;
-        RUN.fetch_add(1, Ordering::Relaxed);
-        PasswordHash::new(&phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(secret.expose().as_bytes(), &h)
-                .is_ok()
+    let ok = match &gate.jobs {
+        Some(jobs) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let job: Job = Box::new(move || {
+                let _admitted = admitted;
+                let _ = tx.send(check(&phc, &secret));
+            });
+            if jobs.send(job).is_err() {
+                return Err(Busy);
+            }
+            rx.await.unwrap_or(false)
+        }
+        None => tokio::task::spawn_blocking(move || {
+            let _admitted = admitted;
+            check(&phc, &secret)
         })
-    })
-    .await
-    .unwrap_or(false);
+        .await
+        .unwrap_or(false),
+    };
     if ok {
         recent_successes().insert(memo, ());
     }
