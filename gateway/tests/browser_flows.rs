@@ -1,6 +1,6 @@
 //! The flows a person takes part in, in headless Chromium against the real `oauth-edge`
 //! binary: sign-in → consent → back to the client with a code → token exchange; a denied
-//! consent; and the device flow, approved in the browser while the device polls.
+//! consent; signing out; and the device flow, approved in the browser while the device polls.
 //!
 //! The screenshots in `docs/screenshots/` (shown in the README) are taken here.
 
@@ -200,6 +200,34 @@ async fn a_denied_consent_goes_back_with_access_denied() {
     assert_eq!(q["error"], "access_denied");
     assert_eq!(q["state"], "deny-state");
     assert!(!q.contains_key("code"));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let app = client_app().await;
+    let echo = Echo::start("echo").await;
+    let gw = launch(app, &echo).await;
+    let b = Browser::start().await;
+
+    b.goto(&authorize_url(&gw, app, "s1")).await;
+    sign_in(&b, None).await;
+    b.wait_text("h1", "Allow access?").await;
+    // Signed in: a second request goes straight to consent.
+    b.goto(&authorize_url(&gw, app, "s2")).await;
+    b.wait_text("h1", "Allow access?").await;
+
+    b.goto(&gw.url("/oauth2/sign-out")).await;
+    b.wait_text("h1", "Sign out").await;
+    assert!(b.text("main").await.contains("alice"));
+    assert!(b.screenshot(shots("sign-out.png")).await > 5_000);
+    b.click("button[type=submit]").await;
+    b.wait_text("h1", "Signed out").await;
+    assert!(b.text("main").await.contains("You are signed out"));
+
+    // The session is gone: the next request asks for the password again.
+    b.goto(&authorize_url(&gw, app, "s3")).await;
+    b.wait_text("h1", "Sign in").await;
     b.close().await;
 }
 
