@@ -20,7 +20,8 @@ OUT=${OUT:-callgrind.out.$REQ}
 T=$(mktemp -d "${TMPDIR:-/tmp}/oauth-edge-cg.XXXXXX")
 UP=$TARGET_DIR/release/examples/load_upstream
 SECRET=abcdefabcdefabcdefabcdefabcdef12
-cat >"$T/c.toml" <<C
+# The config holds a client secret: the gateway reads it only if it is the owner's alone.
+(umask 077; cat >"$T/c.toml") <<C
 [store]
 kind = "memory"
 

@@ -206,6 +206,8 @@ SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # and "auth off" can each be measured on either process (see the concurrent runs below).
 gateway_config() {
   local file=$1 port=$2 store=$3
+  # It holds a client secret: the gateway reads it only if it is the owner's alone.
+  (umask 077; : >"$file")
   {
     if [[ $store == sqlite ]]; then
       printf '[store]\nkind = "sqlite"\npath = "%s"\n\n' "$TMP/edge-$port.db"
