@@ -11,6 +11,7 @@
 mod admin;
 mod clients;
 mod demo;
+mod logging;
 mod metrics;
 mod proxy;
 mod server;
@@ -116,22 +117,7 @@ pub(crate) fn config_failure(e: &ConfigError, json: bool) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Pingora logs whole request heads, Authorization included, at trace level: its trace
-    // events are dropped whatever OAUTH_EDGE_LOG asks for.
-    use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OAUTH_EDGE_LOG")
-        .unwrap_or_else(|_| "info,pingora=warn".into());
-    let no_pingora_trace = tracing_subscriber::filter::filter_fn(|m| {
-        !(*m.level() == tracing::Level::TRACE && m.target().starts_with("pingora"))
-    });
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(no_pingora_trace),
-        )
-        .init();
+    logging::init();
     match cli.command {
         Command::Serve {
             config,

@@ -370,6 +370,17 @@ impl Setup {
     /// Writes `config` and starts `oauth-edge serve --config …`; returns once the admin
     /// `/healthz` answers and `listen` and every address in `also` accept connections.
     pub async fn launch(self, config: &str, also: &[SocketAddr]) -> Gateway {
+        self.launch_env(config, also, &[]).await
+    }
+
+    /// As [`Setup::launch`], with `env` set for the process (after `E2E_GATEWAY_LOG`, so an
+    /// `OAUTH_EDGE_LOG` here wins).
+    pub async fn launch_env(
+        self,
+        config: &str,
+        also: &[SocketAddr],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let file = self.path("oauth-edge.toml");
         write_private(&file, config);
         let args = vec![
@@ -380,7 +391,7 @@ impl Setup {
         let mut wait = vec![self.listen];
         wait.extend_from_slice(also);
         let admin = self.admin;
-        Gateway::spawn(self, &args, admin, &wait).await
+        Gateway::spawn_env(self, &args, admin, &wait, env).await
     }
 }
 
@@ -465,6 +476,18 @@ impl Gateway {
         admin: SocketAddr,
         wait: &[SocketAddr],
     ) -> Gateway {
+        Gateway::spawn_env(setup, args, admin, wait, &[]).await
+    }
+
+    /// As [`Gateway::spawn`], with `env` set for the process (after `E2E_GATEWAY_LOG`, so an
+    /// `OAUTH_EDGE_LOG` here wins).
+    pub async fn spawn_env(
+        setup: Setup,
+        args: &[String],
+        admin: SocketAddr,
+        wait: &[SocketAddr],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let n = std::fs::read_dir(setup.dir.path()).unwrap().count();
         let (stdout, stderr) = output_files(setup.dir.path(), &format!("gateway-{n}"));
         let mut cmd = Command::new(BIN);
@@ -473,6 +496,7 @@ impl Gateway {
             Ok(level) => cmd.env("OAUTH_EDGE_LOG", level),
             Err(_) => cmd.env_remove("OAUTH_EDGE_LOG"),
         };
+        cmd.envs(env.iter().copied());
         let child = cmd
             .args(args)
             .current_dir(setup.dir.path())
