@@ -2285,6 +2285,8 @@ mod sqlite_file {
         let family = FamilyId([7; 16]);
         let refresh = TokenHash::of("v1-refresh");
         let key = [9u8; 32];
+        // The store refuses a file others can read: made the way the store makes its own.
+        oauth_edge::files::create_private_file(&path).expect("create");
         {
             let conn = rusqlite::Connection::open(&path).expect("open");
             conn.execute_batch(V1).expect("v1 schema");
