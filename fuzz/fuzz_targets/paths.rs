@@ -108,7 +108,8 @@ fn check_canonical_form(p: &str) -> (Vec<Vec<u8>>, bool) {
         let c = b[i];
         if c == b'%' {
             let (h, l) = (b.get(i + 1).copied(), b.get(i + 2).copied());
-            let ok = |x: Option<u8>| x.is_some_and(|x| x.is_ascii_digit() || (b'A'..=b'F').contains(&x));
+            let ok =
+                |x: Option<u8>| x.is_some_and(|x| x.is_ascii_digit() || (b'A'..=b'F').contains(&x));
             assert!(ok(h) && ok(l), "bad escape in {p:?}");
             let v = hex(h.unwrap()).unwrap() * 16 + hex(l.unwrap()).unwrap();
             assert!(!unreserved(v), "escaped unreserved {v:#x} in {p:?}");
@@ -161,7 +162,10 @@ fn check_host(raw: &str) {
     let Ok(h) = target::host(raw) else {
         return;
     };
-    assert!(!h.bytes().any(|c| c.is_ascii_uppercase()), "{raw:?} -> {h:?}");
+    assert!(
+        !h.bytes().any(|c| c.is_ascii_uppercase()),
+        "{raw:?} -> {h:?}"
+    );
     let (name, port) = if h.starts_with('[') {
         let end = h.find(']').expect("closing bracket");
         let (n, rest) = h.split_at(end + 1);

@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
         let prefix = KINDS.iter().find(|(k, _)| *k == kind).unwrap().1;
         assert!(s.starts_with(prefix), "{s} verified as {kind:?}");
         let raw = URL_SAFE_NO_PAD.decode(&s[4..]).expect("base64url");
-        assert_eq!(URL_SAFE_NO_PAD.encode(&raw), s[4..], "non-canonical spelling");
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(&raw),
+            s[4..],
+            "non-canonical spelling"
+        );
         // The old codec agrees on its own tokens and knows no others.
         match raw[0] {
             3 => assert_eq!(c.old.verify(s), Ok((kind, hash))),
