@@ -7,15 +7,14 @@ use crate::clients::Client;
 use crate::edge::Edge;
 use crate::error::OAuthError;
 use crate::params::Params;
-use crate::store::Rotation;
-use crate::tokens::TokenKind;
+use crate::store::{Rotation, TokenRecord};
+use crate::tokens::{TokenHash, TokenKind};
 
 pub(crate) async fn refresh(
     edge: &Edge,
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
-    let invalid = || OAuthError::invalid_grant("invalid refresh token");
     // Read the record for its scopes and owner; the rotation below re-checks everything
     // that can change, atomically.
     let (hash, record) = super::presented(
@@ -28,27 +27,18 @@ pub(crate) async fn refresh(
     )
     .await?;
     if !super::refreshable(&record.grant_type) {
-        return Err(invalid());
+        return Err(OAuthError::invalid_grant("invalid refresh token"));
     }
-    let scopes = super::requested_scopes(params, &record.scopes, &record.scopes)?;
-    let d = Decision {
-        user: record.user.clone(),
-        scopes,
-        grant_type: record.grant_type.clone(),
-        refresh: true,
-        // RFC 6749 6: the new refresh token has the presented one's scope, whatever the
-        // access token was narrowed to.
-        refresh_scopes: Some(record.scopes.clone()),
-    };
-    match consume_and_issue(edge, client, &d, record.family, hash, TokenKind::Refresh).await? {
-        Ok(issued) => Ok(issued),
-        Err(Some(Rotation::Replayed(family))) => {
-            edge.cache().revoke_family(family, Some(hash)).await;
-            tracing::warn!(client_id = %client.id, %family, "refresh token replayed; family revoked");
-            Err(OAuthError::invalid_grant("invalid refresh token"))
-        }
-        Err(_) => Err(invalid()),
-    }
+    rotate(
+        edge,
+        client,
+        params,
+        hash,
+        &record,
+        TokenKind::Refresh,
+        "invalid refresh token",
+    )
+    .await
 }
 
 /// NPR's trade: "If trading in an old non-expiring access token for a refresh-enabled token,
@@ -61,7 +51,6 @@ pub(crate) async fn trade_access_token(
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
-    let invalid = || OAuthError::invalid_grant("invalid access token");
     let (hash, record) = super::presented(
         edge,
         client,
@@ -82,6 +71,35 @@ pub(crate) async fn trade_access_token(
              ask for a new one with the client_credentials grant",
         ));
     }
+    let issued = rotate(
+        edge,
+        client,
+        params,
+        hash,
+        &record,
+        TokenKind::Access,
+        "invalid access token",
+    )
+    .await?;
+    // The traded token stops working here at once (other instances within the cache TTL);
+    // the new pair lives on in its family.
+    edge.cache().forget(&hash).await;
+    Ok(issued)
+}
+
+/// Consumes the presented token (of `kind`) and writes a new pair into its family, in one
+/// atomic step. RFC 6749 6: the access token's scope may narrow; the new refresh token keeps
+/// the presented one's scope. A replay revokes the whole family.
+async fn rotate(
+    edge: &Edge,
+    client: &Client,
+    params: &Params,
+    hash: TokenHash,
+    record: &TokenRecord,
+    kind: TokenKind,
+    invalid: &'static str,
+) -> Result<Issued, OAuthError> {
+    let invalid = || OAuthError::invalid_grant(invalid);
     let scopes = super::requested_scopes(params, &record.scopes, &record.scopes)?;
     let d = Decision {
         user: record.user.clone(),
@@ -90,16 +108,11 @@ pub(crate) async fn trade_access_token(
         refresh: true,
         refresh_scopes: Some(record.scopes.clone()),
     };
-    match consume_and_issue(edge, client, &d, record.family, hash, TokenKind::Access).await? {
-        Ok(issued) => {
-            // The traded token stops working here at once (other instances within the cache
-            // TTL); the new pair lives on in its family.
-            edge.cache().forget(&hash).await;
-            Ok(issued)
-        }
+    match consume_and_issue(edge, client, &d, record.family, hash, kind).await? {
+        Ok(issued) => Ok(issued),
         Err(Some(Rotation::Replayed(family))) => {
             edge.cache().revoke_family(family, Some(hash)).await;
-            tracing::warn!(client_id = %client.id, %family, "traded access token replayed; family revoked");
+            tracing::warn!(client_id = %client.id, %family, ?kind, "token replayed; family revoked");
             Err(invalid())
         }
         Err(_) => Err(invalid()),
