@@ -629,16 +629,19 @@ mod values {
     }
 }
 
-/// The URI without its `client_secret` query parameters, the rest kept byte for byte; `None`
-/// when there is none to remove.
+/// The URI without its client secret query parameters (`client_secret`, and
+/// `X-IBM-Client-Secret` in any case, as its header is removed), the rest kept byte for byte;
+/// `None` when there is none to remove.
 fn without_query_secret(uri: &Uri) -> Option<Uri> {
     let q = uri.query()?;
+    let secret_name =
+        |n: &str| n == "client_secret" || same_header(&n.to_ascii_lowercase(), IBM_CLIENT_SECRET);
     let is_secret = |p: &&str| {
         let name = p.split('=').next().unwrap_or("");
-        name == "client_secret"
+        secret_name(name)
             || percent_encoding::percent_decode_str(name)
                 .decode_utf8()
-                .is_ok_and(|n| n == "client_secret")
+                .is_ok_and(|n| secret_name(&n))
     };
     if !q.split('&').any(|p| is_secret(&p)) {
         return None;
@@ -668,7 +671,16 @@ mod tests {
         assert_eq!(stripped.to_string(), "/api/x?a=1&client_id=c&b=%20");
         let u: Uri = "/api/x?client%5Fsecret=s".parse().unwrap();
         assert_eq!(without_query_secret(&u).unwrap().to_string(), "/api/x");
-        let u: Uri = "/api/x?a=1".parse().unwrap();
+        let u: Uri = "/api/x?X-IBM-Client-Secret=s&a=1&x_ibm_client_secret=t&x-ibm-client-id=c"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            without_query_secret(&u).unwrap().to_string(),
+            "/api/x?a=1&x-ibm-client-id=c"
+        );
+        let u: Uri = "/api/x?a=1&client_secrets=x&Client_Secret=y"
+            .parse()
+            .unwrap();
         assert_eq!(without_query_secret(&u), None);
     }
 

@@ -391,6 +391,23 @@ async fn ibm_headers_pass_a_client_route_and_the_secret_is_stripped() {
 }
 
 #[tokio::test]
+async fn an_ibm_secret_in_the_query_is_stripped_like_its_header() {
+    let s = TestServer::start(CONFIG).await;
+    let e = echo(
+        &s,
+        "/client/x?a=1&X-IBM-Client-Secret=svc-secret&x_ibm_client_secret=svc-secret",
+        &[
+            (h("x-ibm-client-id"), "svc"),
+            (h("x-ibm-client-secret"), "svc-secret"),
+        ],
+    )
+    .await;
+    assert_eq!(e["identity"]["client_id"], "svc");
+    assert_eq!(e["uri"], "/client/x?a=1");
+    assert!(!e.to_string().contains("svc-secret"), "{e}");
+}
+
+#[tokio::test]
 async fn query_credentials_pass_a_client_route_and_the_secret_is_stripped() {
     let s = TestServer::start(CONFIG).await;
     let e = echo(
