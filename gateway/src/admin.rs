@@ -478,7 +478,11 @@ mod tests {
             token: token.map(Secret::new),
             ..settings::Admin::default()
         };
-        let state = AdminState::new(edge, Arc::default(), &settings);
+        let state = AdminState::new(
+            edge,
+            Arc::new(crate::metrics::Metrics::new(Vec::new(), Vec::new())),
+            &settings,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

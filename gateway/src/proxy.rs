@@ -18,7 +18,7 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outcome};
 use crate::settings::{Limits, Settings};
 use crate::upstreams::Pool;
 
@@ -28,9 +28,6 @@ pub(crate) struct Gateway {
     pools: Vec<Pool>,
     /// The pool of each engine route, by route index.
     route_pool: Vec<Option<usize>>,
-    /// The metrics label of each engine route.
-    route_label: Vec<Arc<str>>,
-    endpoint_label: Arc<str>,
     limits: Limits,
     access_log: bool,
     pub(crate) metrics: Arc<Metrics>,
@@ -45,25 +42,21 @@ pub(crate) struct Ctx {
     route: Option<usize>,
     endpoint: bool,
     identity: Option<Identity>,
-    outcome: &'static str,
+    outcome: Outcome,
     pool: Option<usize>,
     upstream_started: Option<Instant>,
 }
 
 impl Gateway {
-    pub(crate) fn new(
-        edge: Edge,
-        settings: &Settings,
-        pools: Vec<Pool>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub(crate) fn new(edge: Edge, settings: &Settings, pools: Vec<Pool>) -> Self {
         let identity_names = edge.identity_headers().clone().map(wire_name);
         let routes = edge.routes();
         let route_pool = routes
             .iter()
             .map(|r| settings.upstream_for(r.upstream.as_deref()))
             .collect();
-        let route_label = routes
+        // The metrics label of each engine route, by route index, and the endpoints' last.
+        let labels = routes
             .iter()
             .map(|r| {
                 let host = r.host.as_deref().unwrap_or_default();
@@ -74,13 +67,16 @@ impl Gateway {
                 };
                 Arc::from(format!("{host}{path}"))
             })
+            .chain([Arc::from("(endpoint)")])
             .collect();
+        let metrics = Arc::new(Metrics::new(
+            labels,
+            pools.iter().map(|p| p.name.clone()).collect(),
+        ));
         Gateway {
             edge,
             pools,
             route_pool,
-            route_label,
-            endpoint_label: Arc::from("(endpoint)"),
             limits: settings.limits.clone(),
             access_log: settings.access_log,
             metrics,
@@ -231,7 +227,7 @@ impl ProxyHttp for Gateway {
             route: None,
             endpoint: false,
             identity: None,
-            outcome: "error",
+            outcome: Outcome::Error,
             pool: None,
             upstream_started: None,
         }
@@ -240,7 +236,7 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let head = session.req_header();
         if head_size(head) > self.limits.max_header_bytes {
-            ctx.outcome = "rejected";
+            ctx.outcome = Outcome::Rejected;
             let resp = gateway_error(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "invalid_request",
@@ -252,7 +248,7 @@ impl ProxyHttp for Gateway {
         }
         // Both framings, or two lengths, is a smuggling attempt: refuse it for every route.
         if ambiguous_framing(session) {
-            ctx.outcome = "rejected";
+            ctx.outcome = Outcome::Rejected;
             session.set_keepalive(None);
             let resp = gateway_error(
                 StatusCode::BAD_REQUEST,
@@ -264,7 +260,7 @@ impl ProxyHttp for Gateway {
         }
         // Routes are matched on the canonical target, and exactly that goes upstream.
         if let Err(resp) = canonicalize(&self.edge, session.req_header_mut()) {
-            ctx.outcome = "rejected";
+            ctx.outcome = Outcome::Rejected;
             respond(session, resp).await?;
             return Ok(true);
         }
@@ -272,7 +268,7 @@ impl ProxyHttp for Gateway {
         match self.edge.classify(session.req_header().as_ref()) {
             Target::Endpoint(ep) => {
                 ctx.endpoint = true;
-                ctx.outcome = "endpoint";
+                ctx.outcome = Outcome::Endpoint;
                 let resp = match self.edge.precheck(ep, session.req_header().as_ref()) {
                     Err(resp) => resp,
                     Ok(limit) => match self.read_body(session, limit).await {
@@ -315,11 +311,11 @@ impl ProxyHttp for Gateway {
                 {
                     Admission::Allow(identity) => {
                         ctx.identity = identity;
-                        ctx.outcome = "allowed";
+                        ctx.outcome = Outcome::Allowed;
                         Ok(false)
                     }
                     Admission::Deny(resp) => {
-                        ctx.outcome = "denied";
+                        ctx.outcome = Outcome::Denied;
                         respond(session, resp).await?;
                         Ok(true)
                     }
@@ -383,8 +379,7 @@ impl ProxyHttp for Gateway {
             }
         }
         if let (Some(start), Some(pool)) = (ctx.upstream_started.take(), ctx.pool) {
-            self.metrics
-                .upstream_latency(&self.pools[pool].name, start.elapsed().as_secs_f64());
+            self.metrics.upstream_latency(pool, start.elapsed());
         }
         Ok(())
     }
@@ -443,11 +438,9 @@ impl ProxyHttp for Gateway {
         // The connection is not reused after a failure: say so (`Connection: close`), or a
         // keep-alive client sends its next request into a closing connection.
         session.set_keepalive(None);
-        ctx.outcome = if ctx.outcome == "allowed" {
-            "upstream_error"
-        } else {
-            ctx.outcome
-        };
+        if ctx.outcome == Outcome::Allowed {
+            ctx.outcome = Outcome::UpstreamError;
+        }
         if respond(session, gateway_error(status, error, description))
             .await
             .is_err()
@@ -478,8 +471,8 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let label = match ctx.route {
-            Some(r) if !ctx.endpoint => &self.route_label[r],
-            _ => &self.endpoint_label,
+            Some(r) if !ctx.endpoint => r,
+            _ => self.route_pool.len(),
         };
         self.metrics.request(label, ctx.outcome, status);
         if self.access_log {
@@ -490,7 +483,7 @@ impl ProxyHttp for Gateway {
                 method = %head.method,
                 path = head.uri.path(),
                 status,
-                outcome = ctx.outcome,
+                outcome = ctx.outcome.as_str(),
                 client_id = ctx.identity.as_ref().map(|i| &*i.client_id),
                 ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
             );

@@ -2,7 +2,6 @@
 
 use std::net::TcpListener;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use oauth_edge::{Config, Edge};
 use pingora::apps::HttpServerOptions;
@@ -12,7 +11,6 @@ use pingora::server::configuration::ServerConf;
 use pingora::services::background::background_service;
 
 use crate::admin::AdminService;
-use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::settings::Settings;
 use crate::upstreams::Pool;
@@ -47,7 +45,7 @@ fn build(config: Config, settings: Settings) -> Result<Server, Box<dyn std::erro
     let grace = settings.grace_period.as_secs().max(1);
     let conf = ServerConf {
         threads,
-        work_stealing: true,
+        work_stealing: settings.work_stealing,
         grace_period_seconds: Some(grace),
         graceful_shutdown_timeout_seconds: Some(grace),
         ..ServerConf::default()
@@ -63,7 +61,7 @@ fn build(config: Config, settings: Settings) -> Result<Server, Box<dyn std::erro
         }
         pools.push(pool);
     }
-    let metrics = Arc::new(Metrics::default());
+    let gateway = Gateway::new(edge.clone(), &settings, pools);
 
     // Bind the admin listener now, so a taken port fails the start instead of a background task.
     if settings.admin.enabled {
@@ -72,14 +70,13 @@ fn build(config: Config, settings: Settings) -> Result<Server, Box<dyn std::erro
         listener.set_nonblocking(true)?;
         let admin = AdminService::new(
             edge.clone(),
-            metrics.clone(),
+            gateway.metrics.clone(),
             settings.admin.clone(),
             listener,
         );
         server.add_service(background_service("admin", admin));
     }
 
-    let gateway = Gateway::new(edge, &settings, pools, metrics);
     let mut proxy = http_proxy_service(&server.configuration, gateway);
     if settings.listeners.iter().any(|l| l.tls.is_none() && l.h2c) {
         if let Some(app) = proxy.app_logic_mut() {
