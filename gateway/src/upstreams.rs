@@ -15,10 +15,11 @@ use crate::settings::Upstream;
 pub(crate) struct Pool {
     pub(crate) name: String,
     lb: Arc<LoadBalancer<RoundRobin>>,
-    tls: bool,
-    sni: String,
-    connect_timeout: Duration,
-    read_timeout: Duration,
+    /// The peer with this upstream's settings, made once; each pick is a copy of it with the
+    /// server's address.
+    template: HttpPeer,
+    /// One server and no health check: there is nothing to pick, so the template is the peer.
+    single: bool,
 }
 
 impl Pool {
@@ -67,14 +68,26 @@ impl Pool {
                 u.addresses.iter().map(String::as_str),
             )?),
         };
+        let servers = lb.backends().get_backend();
+        let single = service.is_none() && servers.len() == 1;
+        let first = servers
+            .iter()
+            .next()
+            .map(|b| b.addr.clone())
+            .ok_or_else(|| std::io::Error::other(format!("upstream {}: no address", u.name)))?;
+        // SNI is for TLS only; a plain peer's is empty (no copy of it per request).
+        let mut template = HttpPeer::new(first, u.tls, if u.tls { sni } else { String::new() });
+        template.options.connection_timeout = Some(u.connect_timeout);
+        template.options.total_connection_timeout = Some(u.connect_timeout * 2);
+        template.options.read_timeout = Some(u.read_timeout);
+        template.options.write_timeout = Some(u.read_timeout);
+        template.options.idle_timeout = Some(Duration::from_secs(60));
         Ok((
             Pool {
                 name: u.name.clone(),
                 lb,
-                tls: u.tls,
-                sni,
-                connect_timeout: u.connect_timeout,
-                read_timeout: u.read_timeout,
+                template,
+                single,
             },
             service,
         ))
@@ -82,13 +95,12 @@ impl Pool {
 
     /// The next healthy server, as a peer to connect to.
     pub(crate) fn peer(&self) -> Option<HttpPeer> {
+        if self.single {
+            return Some(self.template.clone());
+        }
         let backend = self.lb.select(b"", 256)?;
-        let mut peer = HttpPeer::new(backend.addr, self.tls, self.sni.clone());
-        peer.options.connection_timeout = Some(self.connect_timeout);
-        peer.options.total_connection_timeout = Some(self.connect_timeout * 2);
-        peer.options.read_timeout = Some(self.read_timeout);
-        peer.options.write_timeout = Some(self.read_timeout);
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        let mut peer = self.template.clone();
+        peer._address = backend.addr;
         Some(peer)
     }
 }
