@@ -29,6 +29,9 @@ pub(crate) struct Settings {
     /// Worker threads; default: one per core.
     #[serde(default)]
     pub(crate) threads: Option<usize>,
+    /// Whether idle worker threads take tasks from busy ones (pingora's `work_stealing`).
+    #[serde(default = "yes")]
+    pub(crate) work_stealing: bool,
     /// How long in-flight requests get to finish at shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub(crate) grace_period: Duration,
@@ -46,6 +49,7 @@ impl Default for Settings {
             admin: Admin::default(),
             limits: Limits::default(),
             threads: None,
+            work_stealing: true,
             grace_period: default_grace(),
             access_log: true,
         }
