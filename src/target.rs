@@ -222,6 +222,13 @@ fn decode_segment(raw: &[u8], out: &mut Vec<u8>) -> Result<(), TargetError> {
 /// The canonical form of a host with its optional port: `name[:port]`, lower case, without
 /// a trailing dot or an empty port. Borrowed when `raw` is already canonical.
 pub fn host(raw: &str) -> Result<Cow<'_, str>, TargetError> {
+    if host_is_canonical(raw.as_bytes()) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    host_full(raw)
+}
+
+fn host_full(raw: &str) -> Result<Cow<'_, str>, TargetError> {
     let (name, port) = split_port(raw)?;
     let name_out = if let Some(inner) = name.strip_prefix('[') {
         let inner = inner.strip_suffix(']').ok_or(TargetError::BadHost)?;
@@ -276,6 +283,36 @@ pub fn host(raw: &str) -> Result<Cow<'_, str>, TargetError> {
         Some(p) => format!("{name_out}:{p}"),
         None => name_out.into_owned(),
     }))
+}
+
+/// One pass over a registered name or IPv4 address with an optional port that is already
+/// canonical (the common case): lower-case labels of `[a-z0-9_-]` joined by single dots, no
+/// trailing dot; a port of 1 to 5 digits without a leading zero, at most 65535. Anything else,
+/// IPv6 literals included, takes the full path in [`host`].
+fn host_is_canonical(b: &[u8]) -> bool {
+    let colon = b.iter().position(|&c| c == b':').unwrap_or(b.len());
+    let (name, port) = b.split_at(colon);
+    let mut prev_dot = true;
+    for &c in name {
+        match c {
+            b'.' if prev_dot => return false,
+            b'.' => prev_dot = true,
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => prev_dot = false,
+            _ => return false,
+        }
+    }
+    if prev_dot {
+        // Empty, or a trailing dot.
+        return false;
+    }
+    let Some(digits) = port.strip_prefix(b":") else {
+        return true;
+    };
+    let n = digits.len();
+    (1..=5).contains(&n)
+        && digits[0] != b'0'
+        && digits.iter().all(u8::is_ascii_digit)
+        && (n < 5 || digits <= &b"65535"[..])
 }
 
 /// Splits `host[:port]`, minding IPv6 brackets.
@@ -543,5 +580,41 @@ mod tests {
             canonical(&head("/x", &["a.example:https"])),
             Err(TargetError::BadPort)
         );
+    }
+
+    #[test]
+    fn the_host_fast_path_accepts_only_what_the_full_path_keeps_as_it_is() {
+        let names = [
+            "",
+            "a",
+            "api.example",
+            "API.example",
+            "a..b",
+            ".a",
+            "a.",
+            "127.0.0.1",
+            "x_y-z",
+            "[::1]",
+            "a b",
+            "é",
+            "a:b",
+        ];
+        let ports = [
+            "", ":", ":0", ":1", ":80", ":080", ":8080", ":65535", ":65536", ":99999", ":123456",
+            ":8a", "::80",
+        ];
+        let mut fast = 0;
+        for n in names {
+            for p in ports {
+                let raw = format!("{n}{p}");
+                let full = host_full(&raw);
+                if host_is_canonical(raw.as_bytes()) {
+                    fast += 1;
+                    assert_eq!(full, Ok(Cow::Borrowed(raw.as_str())), "{raw}");
+                }
+                assert_eq!(host(&raw), full, "{raw}");
+            }
+        }
+        assert_eq!(fast, 20, "4 names × 5 ports take the fast path");
     }
 }
