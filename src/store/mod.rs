@@ -29,7 +29,7 @@ use crate::tokens::{FamilyId, ServerKey, TokenHash, TokenKind};
 pub type UnixTime = i64;
 
 /// A store failure. None of these is the client's fault: the edge answers 503.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend could not be reached or did not answer in time.
     #[error("store unavailable: {0}")]

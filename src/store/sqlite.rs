@@ -155,6 +155,24 @@ struct Inner {
     sync: Synchronous,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Issuances waiting for the next group commit.
+    issues: Mutex<IssueQueue>,
+}
+
+/// Group commit of issuances: the first caller to find no batch running becomes the leader
+/// and commits, on the blocking pool, everything queued meanwhile in one transaction (one
+/// sync of the write-ahead log), each issuance in a savepoint of its own so that one failing
+/// (a hash already stored) fails alone. It goes on while issuances keep arriving.
+#[derive(Default)]
+struct IssueQueue {
+    waiting: Vec<PendingIssue>,
+    leading: bool,
+}
+
+struct PendingIssue {
+    family: Option<NewFamily>,
+    tokens: Vec<NewToken>,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
 /// What a closure running against the database can fail with.
@@ -241,6 +259,7 @@ impl SqliteStore {
                 sync,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(vec![reader]),
+                issues: Mutex::default(),
             }),
         })
     }
@@ -497,6 +516,38 @@ fn insert_issue(
     insert_tokens(conn, tokens)
 }
 
+/// Writes every issuance of `batch` in one transaction, each in a savepoint: what one fails
+/// with is its own answer; a failed commit is everyone's.
+fn issue_batch(conn: &mut Connection, batch: &[PendingIssue]) -> Vec<Result<(), StoreError>> {
+    let all = |e: StoreError| vec![Err(e); batch.len()];
+    if !conn.is_autocommit() {
+        // Left over from a panic or a failed rollback: start clean.
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            return all(sql_error("issue", &e));
+        }
+    }
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return all(sql_error("issue", &e)),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for p in batch {
+        let one = (|| {
+            let sp = tx.savepoint()?;
+            insert_issue(&sp, p.family.as_ref(), &p.tokens)?;
+            sp.commit()?;
+            Ok::<(), Fail>(())
+        })();
+        // A savepoint dropped without its commit is rolled back: the failed issuance leaves
+        // nothing behind.
+        results.push(one.map_err(|e| e.into_store("issue")));
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => all(sql_error("issue", &e)),
+    }
+}
+
 /// A device grant row, before validation.
 struct RawDevice {
     device_hash: Vec<u8>,
@@ -578,13 +629,32 @@ fn read_client(id: String, settings: String, created_at: i64) -> Result<ClientRe
 }
 
 impl Inner {
-    fn issue(&self, family: Option<&NewFamily>, tokens: &[NewToken]) -> Result<(), StoreError> {
-        self.write("issue", |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            insert_issue(&tx, family, tokens)?;
-            tx.commit()?;
-            Ok(())
-        })
+    /// The leader's loop (see [`IssueQueue`]): takes the writer, then everything queued, and
+    /// commits it; stops when nothing more is waiting.
+    fn commit_issues(&self) {
+        loop {
+            let mut conn = self.writer();
+            let batch = {
+                let mut q = self.issues.lock().unwrap_or_else(|e| e.into_inner());
+                if q.waiting.is_empty() {
+                    q.leading = false;
+                    return;
+                }
+                std::mem::take(&mut q.waiting)
+            };
+            let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                issue_batch(&mut conn, &batch)
+            }))
+            .unwrap_or_else(|_| {
+                let e = StoreError::Backend("sqlite: issue batch panicked".into());
+                vec![Err(e); batch.len()]
+            });
+            drop(conn);
+            for (p, r) in batch.into_iter().zip(results) {
+                // A caller that went away no longer waits for its answer.
+                let _ = p.done.send(r);
+            }
+        }
     }
 
     fn issue_code(
@@ -968,9 +1038,24 @@ impl Store for SqliteStore {
         family: Option<&NewFamily>,
         tokens: &[NewToken],
     ) -> Result<(), StoreError> {
-        let family = family.cloned();
-        let tokens = tokens.to_vec();
-        self.run(move |s| s.issue(family.as_ref(), &tokens)).await
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut q = self.inner.issues.lock().unwrap_or_else(|e| e.into_inner());
+            q.waiting.push(PendingIssue {
+                family: family.cloned(),
+                tokens: tokens.to_vec(),
+                done,
+            });
+            !std::mem::replace(&mut q.leading, true)
+        };
+        if lead {
+            // Detached: the batch is committed and answered even if this caller goes away.
+            let inner = Arc::clone(&self.inner);
+            tokio::task::spawn_blocking(move || inner.commit_issues());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Backend("sqlite: issue was dropped".into())))
     }
 
     async fn find(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
@@ -1139,6 +1224,53 @@ mod tests {
 
     fn open(dir: &tempfile::TempDir) -> SqliteStore {
         SqliteStore::open(dir.path().join("edge.db"), Synchronous::Full).expect("open")
+    }
+
+    /// Many issuances at once share commits; one whose hash is already stored fails alone,
+    /// and leaves nothing of itself behind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_issuances_are_committed_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(open(&dir));
+        s.issue(
+            Some(&family(200, "app")),
+            &[token("taken", TokenKind::Access, 200)],
+        )
+        .await
+        .expect("issue");
+        let mut tasks = Vec::new();
+        for i in 0..64u8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                // Number 7 brings a second, new token beside one already stored.
+                let mut tokens = vec![token(&format!("t{i}"), TokenKind::Access, i)];
+                if i == 7 {
+                    tokens.push(token("taken", TokenKind::Access, i));
+                }
+                s.issue(Some(&family(i, "app")), &tokens).await
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            if i == 7 {
+                assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+            } else {
+                r.expect("issue");
+            }
+        }
+        for i in 0..64u8 {
+            let found = s.find(&TokenHash::of(&format!("t{i}"))).await.unwrap();
+            assert_eq!(found.is_some(), i != 7, "t{i}");
+        }
+        let taken = s.find(&TokenHash::of("taken")).await.unwrap().unwrap();
+        assert_eq!(taken.family, FamilyId([200; 16]));
+        // Issuance goes on after a failure.
+        s.issue(
+            Some(&family(100, "app")),
+            &[token("after", TokenKind::Access, 100)],
+        )
+        .await
+        .expect("issue");
     }
 
     #[tokio::test]
