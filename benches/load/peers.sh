@@ -5,8 +5,13 @@
 #
 #   benches/load/peers.sh                  # ROUNDS=5 DURATION=5, as the issue's table
 #   ROUNDS=3 benches/load/peers.sh         # any knob of run.sh passes through
-#   GW_THREADS=2 PROXY_WORKERS=2 benches/load/peers.sh   # the scaling check
+#   GW_THREADS=2 benches/load/peers.sh     # the scaling check (peers get 2 workers too)
+#   WORK_STEALING=false benches/load/peers.sh   # pingora's work stealing, gateway and bare pingora
+#   GATEWAY_BIN=/path/to/oauth-edge SKIP_BUILD=1 benches/load/peers.sh   # another build
 #   PEERS=/path/to/peers benches/load/peers.sh
+#
+# The gateway and bare pingora always run with the same pingora settings (threads, work
+# stealing), so that their ratio is the cost of what the gateway adds, not of configuration.
 #
 # One gateway process serves two routes: `/` needs a bearer token (a client_credentials token,
 # cache warm) and `/off` needs nothing, so "bearer on" and "auth none" are both measured.
@@ -16,6 +21,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PEERS=${PEERS:-$ROOT/../shared/peers}
 GW_THREADS=${GW_THREADS:-1}
+WORK_STEALING=${WORK_STEALING:-true}
+export BARE_PINGORA_WORK_STEALING=$WORK_STEALING
 export ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-5}
 export PROXY_WORKERS=${PROXY_WORKERS:-$GW_THREADS}
 PORT=18080
@@ -31,7 +38,7 @@ fi
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   cargo build --release -p oauth-edge-gateway --bin oauth-edge --manifest-path "$ROOT/Cargo.toml"
 fi
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/oauth-edge
+BIN=${GATEWAY_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/oauth-edge}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/oauth-edge-peers.XXXXXX")
 GW=
@@ -62,6 +69,7 @@ require = "bearer"
 
 [gateway]
 threads = $GW_THREADS
+work_stealing = $WORK_STEALING
 access_log = false
 grace_period = "1s"
 
@@ -89,7 +97,7 @@ TOKEN=$(curl -fs -u "bench:$SECRET" -d grant_type=client_credentials \
 kill "$GW"; wait "$GW" 2>/dev/null || true; GW=
 [[ -n $TOKEN ]] || { echo "peers: no token from the gateway" >&2; exit 1; }
 
-echo "gateway = oauth-edge, bearer on (/); gateway2 = oauth-edge, auth none (/off); threads $GW_THREADS" >&2
+echo "gateway = oauth-edge, bearer on (/); gateway2 = oauth-edge, auth none (/off); threads $GW_THREADS, work stealing $WORK_STEALING" >&2
 GATEWAY_CMD="env OAUTH_EDGE_LOG=warn $BIN serve --config $T/gw.toml" \
 GATEWAY_HEADER="Authorization: Bearer $TOKEN" \
   "$PEERS/run.sh" bare-pingora gateway "http://127.0.0.1:$PORT/" \
