@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri};
 
+use crate::cache::CachedToken;
 use crate::config::{AuthMethod, Config, Require};
 use crate::credentials::IBM_CLIENT_SECRET;
 use crate::edge::Edge;
@@ -268,6 +269,12 @@ async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Ident
             return Err((Some(AuthFailure::StoreUnavailable), unavailable()));
         }
     };
+    bearer_identity(route, &t)
+}
+
+/// The identity a live access token gives on `route`, if its scopes cover the route's.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, made once
+fn bearer_identity(route: &Route, t: &CachedToken) -> Result<Identity, Refusal> {
     if !route.scopes.is_subset(&t.scopes) {
         return Err((
             Some(AuthFailure::InsufficientScope),
@@ -280,6 +287,34 @@ async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Ident
         scopes: t.scopes.clone(),
         via: Via::Bearer,
         rate: None,
+    })
+}
+
+/// [`admit`] for what needs no wait (see [`Edge::admit_now`]); `None` for the rest.
+pub(crate) fn admit_now(
+    edge: &Edge,
+    route: &Route,
+    head: &http::request::Parts,
+) -> Option<Admission> {
+    match route.require {
+        Require::None => return Some(Admission::Allow(None)),
+        Require::Bearer if !edge.inner.any_quota => {}
+        _ => return None,
+    }
+    let token = match bearer_value(&head.headers) {
+        Ok(Some(t)) => t,
+        // Refusals that read nothing: the async path would give the same at once.
+        Ok(None) | Err(()) => return None,
+    };
+    let t = edge.status_now(token, crate::tokens::TokenKind::Access)?;
+    Some(match bearer_identity(route, &t) {
+        Ok(identity) => Admission::Allow(Some(identity)),
+        Err((reason, resp)) => {
+            if let Some(r) = reason {
+                edge.metrics().auth_failed(r);
+            }
+            Admission::Deny(resp)
+        }
     })
 }
 

@@ -228,6 +228,14 @@ impl TokenCache {
         Ok(found)
     }
 
+    /// The status of the token whose text is `token` if this thread's front holds it, without
+    /// waiting for anything: what [`get_by_text`](Self::get_by_text) answers first.
+    pub(crate) fn front_by_text(&self, token: &[u8], now_ms: i64) -> Option<Arc<CachedToken>> {
+        let t = front::get(self.id, self.seq(), token, now_ms)?;
+        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        Some(t)
+    }
+
     /// The status of the token `hash`: from the cache, or from `load` on a miss (one load
     /// for all concurrent misses). `Ok(None)` for a token the store does not know. A hit
     /// whose family has since been revoked comes back marked revoked.

@@ -515,6 +515,27 @@ impl Edge {
         crate::admission::admit(self, self.route(route), head, peer).await
     }
 
+    /// [`admit`](Self::admit) when it can answer without waiting: a route that needs nothing,
+    /// a request with no or a malformed bearer token, or a bearer token this thread checked
+    /// within the last second (the cache's per-thread front), on a route without quotas.
+    /// `None` when the answer needs a wait (a cache or store lookup, client authentication, a
+    /// quota): then call `admit`. The same answer `admit` gives, without its future.
+    pub fn admit_now(&self, route: usize, head: &Parts) -> Option<Admission> {
+        if self.in_maintenance() {
+            return None;
+        }
+        crate::admission::admit_now(self, self.route(route), head)
+    }
+
+    /// A live token of `kind` from this thread's front, if it is there.
+    pub(crate) fn status_now(&self, token: &[u8], kind: TokenKind) -> Option<Arc<CachedToken>> {
+        let now_ms = crate::unix_now_ms();
+        let t = self.inner.cache.front_by_text(token, now_ms)?;
+        let now = now_ms.div_euclid(1000);
+        let live = !t.revoked && t.expires_at.is_none_or(|e| now < e);
+        (live && t.kind == kind).then_some(t)
+    }
+
     /// Switches maintenance mode: while on, every endpoint but the metadata and every
     /// passthrough route answer 503 `temporarily_unavailable` with `Retry-After`
     /// (`maintenance.retry_after`). Starts as `maintenance.enabled` says.

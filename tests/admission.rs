@@ -589,3 +589,79 @@ async fn forged_tokens_never_reach_the_store_and_one_miss_makes_one_lookup() {
         "200 concurrent requests for one uncached token"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Admission without waiting
+
+/// `admit_now` answers only what needs no wait, and then what `admit` answers: a cached token
+/// (after one request has put it in this thread's front), a scope refusal for it, a route that
+/// needs nothing; a cold token, a missing token and a client route wait for `admit`, and so does
+/// a token revoked since it was cached.
+#[tokio::test]
+async fn admission_in_place_answers_what_admit_answers_or_defers() {
+    use oauth_edge::{Admission, Target};
+    let s = TestServer::start(CONFIG).await;
+    let token = svc_access(&s, Some("read")).await;
+    let head = |path: &str, auth: Option<&str>| {
+        let mut b = http::Request::get(path).header("host", "api.test");
+        if let Some(t) = auth {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(()).unwrap().into_parts().0
+    };
+    let route = |h: &http::request::Parts| match s.edge.classify(h) {
+        Target::Passthrough(r) => r,
+        Target::Endpoint(_) => panic!("not a passthrough route"),
+    };
+    let api = head("/api/things", Some(&token));
+    let admin = head("/api/admin/users", Some(&token));
+    assert!(
+        s.edge.admit_now(route(&api), &api).is_none(),
+        "cold: must wait"
+    );
+    let Admission::Allow(Some(first)) = s.edge.admit(route(&api), &api, None).await else {
+        panic!("admit refused a good token")
+    };
+    let Some(Admission::Allow(Some(now))) = s.edge.admit_now(route(&api), &api) else {
+        panic!("a cached token was not admitted in place")
+    };
+    assert_eq!(
+        (&*now.client_id, now.scopes.to_string()),
+        (&*first.client_id, first.scopes.to_string())
+    );
+    let Some(Admission::Deny(r)) = s.edge.admit_now(route(&admin), &admin) else {
+        panic!("the admin scope was not refused in place")
+    };
+    let Admission::Deny(r2) = s.edge.admit(route(&admin), &admin, None).await else {
+        panic!("admit let a read token into admin")
+    };
+    assert_eq!(
+        (r.status(), r.headers().get("www-authenticate")),
+        (r2.status(), r2.headers().get("www-authenticate"))
+    );
+    assert_eq!(r.status(), 403);
+    let public = head("/public/x", None);
+    assert!(matches!(
+        s.edge.admit_now(route(&public), &public),
+        Some(Admission::Allow(None))
+    ));
+    let missing = head("/api/things", None);
+    assert!(s.edge.admit_now(route(&missing), &missing).is_none());
+    let client = head("/client/x", None);
+    assert!(s.edge.admit_now(route(&client), &client).is_none());
+    // Revoked: the front no longer answers, and admit refuses.
+    let r = s
+        .http
+        .post(s.url("/oauth2/revoke"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(s.edge.admit_now(route(&api), &api).is_none());
+    assert!(matches!(
+        s.edge.admit(route(&api), &api, None).await,
+        Admission::Deny(_)
+    ));
+}

@@ -53,6 +53,12 @@ where
         }
     }
 
+    pub(crate) fn calling(fut: S::Future, rate: Option<crate::quota::RateStatus>) -> Self {
+        ResponseFuture {
+            state: State::Calling { fut, rate },
+        }
+    }
+
     pub(crate) fn endpoint(fut: BoxFuture<Response<Bytes>>) -> Self {
         ResponseFuture {
             state: State::Endpoint { fut },

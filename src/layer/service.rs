@@ -89,22 +89,39 @@ where
             Target::Endpoint(ep) => ResponseFuture::endpoint(Box::pin(async move {
                 serve_endpoint(&edge, ep, parts, body, peer).await
             })),
-            Target::Passthrough(route) => ResponseFuture::admitting(
-                Box::pin(async move {
-                    match edge.admit(route, &parts, peer).await {
-                        Admission::Allow(identity) => {
-                            edge.forward(route, identity.as_ref(), &mut parts);
-                            parts.extensions.insert(Admitted);
-                            if let Some(id) = identity {
-                                parts.extensions.insert(id);
-                            }
-                            Ok(Request::from_parts(parts, body))
-                        }
-                        Admission::Deny(resp) => Err(resp),
+            // A cached token (or a route that needs none) is admitted in place: the inner
+            // service is called at once, and no admission future is made.
+            Target::Passthrough(route) => match edge.admit_now(route, &parts) {
+                Some(Admission::Allow(identity)) => {
+                    edge.forward(route, identity.as_ref(), &mut parts);
+                    let rate = identity.as_ref().and_then(|i| i.rate);
+                    parts.extensions.insert(Admitted);
+                    if let Some(id) = identity {
+                        parts.extensions.insert(id);
                     }
-                }),
-                inner,
-            ),
+                    let mut inner = inner;
+                    ResponseFuture::calling(inner.call(Request::from_parts(parts, body)), rate)
+                }
+                Some(Admission::Deny(resp)) => {
+                    ResponseFuture::endpoint(Box::pin(std::future::ready(resp)))
+                }
+                None => ResponseFuture::admitting(
+                    Box::pin(async move {
+                        match edge.admit(route, &parts, peer).await {
+                            Admission::Allow(identity) => {
+                                edge.forward(route, identity.as_ref(), &mut parts);
+                                parts.extensions.insert(Admitted);
+                                if let Some(id) = identity {
+                                    parts.extensions.insert(id);
+                                }
+                                Ok(Request::from_parts(parts, body))
+                            }
+                            Admission::Deny(resp) => Err(resp),
+                        }
+                    }),
+                    inner,
+                ),
+            },
         }
     }
 }
