@@ -21,6 +21,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PEERS=${PEERS:-$ROOT/../shared/peers}
 GW_THREADS=${GW_THREADS:-1}
+# Written into the gateway's config only when given (a build older than the setting refuses it).
+WS_LINE=${WORK_STEALING:+work_stealing = $WORK_STEALING}
 WORK_STEALING=${WORK_STEALING:-true}
 export BARE_PINGORA_WORK_STEALING=$WORK_STEALING
 export ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-5}
@@ -69,7 +71,7 @@ require = "bearer"
 
 [gateway]
 threads = $GW_THREADS
-work_stealing = $WORK_STEALING
+$WS_LINE
 access_log = false
 grace_period = "1s"
 

@@ -45,7 +45,7 @@ fn build(config: Config, settings: Settings) -> Result<Server, Box<dyn std::erro
     let grace = settings.grace_period.as_secs().max(1);
     let conf = ServerConf {
         threads,
-        work_stealing: settings.work_stealing,
+        work_stealing: settings.work_stealing.unwrap_or(threads > 1),
         grace_period_seconds: Some(grace),
         graceful_shutdown_timeout_seconds: Some(grace),
         ..ServerConf::default()

@@ -29,9 +29,11 @@ pub(crate) struct Settings {
     /// Worker threads; default: one per core.
     #[serde(default)]
     pub(crate) threads: Option<usize>,
-    /// Whether idle worker threads take tasks from busy ones (pingora's `work_stealing`).
-    #[serde(default = "yes")]
-    pub(crate) work_stealing: bool,
+    /// Whether idle worker threads take tasks from busy ones (pingora's `work_stealing`);
+    /// default: when there is more than one thread (with one, there is nobody to steal from,
+    /// and the single-threaded scheduler is cheaper).
+    #[serde(default)]
+    pub(crate) work_stealing: Option<bool>,
     /// How long in-flight requests get to finish at shutdown.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub(crate) grace_period: Duration,
@@ -49,7 +51,7 @@ impl Default for Settings {
             admin: Admin::default(),
             limits: Limits::default(),
             threads: None,
-            work_stealing: true,
+            work_stealing: None,
             grace_period: default_grace(),
             access_log: true,
         }
