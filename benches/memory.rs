@@ -1,4 +1,4 @@
-//! Memory per cached token (the ARCHITECTURE.md budget: ≤ 256 bytes).
+//! Memory per cached token (the ARCHITECTURE.md budget: ≤ 300 bytes).
 //!
 //! Counts every byte the global allocator hands out while the token cache is filled with
 //! `N` entries, both ways an entry arrives: a token the edge just issued (its client id and
@@ -28,7 +28,7 @@ fn live() -> isize {
 }
 
 const N: usize = 200_000;
-const BUDGET: f64 = 256.0;
+const BUDGET: f64 = 300.0;
 
 fn hash(i: usize) -> TokenHash {
     TokenHash::of(&format!("token-{i}"))
