@@ -353,6 +353,9 @@ impl ProxyHttp for Gateway {
         let plan = self
             .edge
             .forwarding(route, ctx.identity.as_ref(), upstream_request.as_ref());
+        if plan.remove_authorization {
+            upstream_request.remove_header(&header::AUTHORIZATION);
+        }
         for name in &plan.remove {
             upstream_request.remove_header(name);
         }

@@ -42,14 +42,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(id) = parts.extensions.get::<Identity>() {
+            return Ok(id.clone());
+        }
         if parts.extensions.get::<Admitted>().is_none() {
             return Err(IdentityRejection::MissingLayer);
         }
-        parts
-            .extensions
-            .get::<Identity>()
-            .cloned()
-            .ok_or(IdentityRejection::Anonymous)
+        Err(IdentityRejection::Anonymous)
     }
 }
 
@@ -57,9 +56,12 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
     type Rejection = IdentityRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        if let Some(id) = parts.extensions.get::<Identity>() {
+            return Ok(Some(id.clone()));
+        }
         if parts.extensions.get::<Admitted>().is_none() {
             return Err(IdentityRejection::MissingLayer);
         }
-        Ok(parts.extensions.get::<Identity>().cloned())
+        Ok(None)
     }
 }

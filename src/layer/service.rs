@@ -19,8 +19,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// Marks a request that went through the layer, so the axum extractor can tell "no
-/// identity" from "no layer".
+/// Marks a request that went through the layer anonymously, so the axum extractor can tell
+/// "no identity" from "no layer"; an admitted caller's [`Identity`](crate::Identity) marks it too.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Admitted;
 
@@ -95,10 +95,7 @@ where
                 Some(Admission::Allow(identity)) => {
                     edge.forward(route, identity.as_ref(), &mut parts);
                     let rate = identity.as_ref().and_then(|i| i.rate);
-                    parts.extensions.insert(Admitted);
-                    if let Some(id) = identity {
-                        parts.extensions.insert(id);
-                    }
+                    mark_admitted(&mut parts, identity);
                     let mut inner = inner;
                     ResponseFuture::calling(inner.call(Request::from_parts(parts, body)), rate)
                 }
@@ -110,10 +107,7 @@ where
                         match edge.admit(route, &parts, peer).await {
                             Admission::Allow(identity) => {
                                 edge.forward(route, identity.as_ref(), &mut parts);
-                                parts.extensions.insert(Admitted);
-                                if let Some(id) = identity {
-                                    parts.extensions.insert(id);
-                                }
+                                mark_admitted(&mut parts, identity);
                                 Ok(Request::from_parts(parts, body))
                             }
                             Admission::Deny(resp) => Err(resp),
@@ -151,6 +145,19 @@ where
         }
     };
     edge.serve(ep, &parts, &bytes, peer).await
+}
+
+/// Marks an admitted request for the handler: its [`Identity`](crate::Identity), or, for an
+/// anonymous caller, [`Admitted`] (one extension either way, one allocation less per request).
+fn mark_admitted(parts: &mut http::request::Parts, identity: Option<crate::Identity>) {
+    match identity {
+        Some(id) => {
+            parts.extensions.insert(id);
+        }
+        None => {
+            parts.extensions.insert(Admitted);
+        }
+    }
 }
 
 fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
