@@ -6,7 +6,8 @@
 #   benches/load/peers.sh                  # ROUNDS=5 DURATION=5, as the issue's table
 #   ROUNDS=3 benches/load/peers.sh         # any knob of run.sh passes through
 #   GW_THREADS=2 benches/load/peers.sh     # the scaling check (peers get 2 workers too)
-#   WORK_STEALING=false benches/load/peers.sh   # pingora's work stealing, gateway and bare pingora
+#   WORK_STEALING=true benches/load/peers.sh    # pingora's work stealing, gateway and bare pingora
+#                                              # (default: the gateway's, on with more than one thread)
 #   GATEWAY_BIN=/path/to/oauth-edge SKIP_BUILD=1 benches/load/peers.sh   # another build
 #   PEERS=/path/to/peers benches/load/peers.sh
 #
@@ -21,9 +22,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PEERS=${PEERS:-$ROOT/../shared/peers}
 GW_THREADS=${GW_THREADS:-1}
-# Written into the gateway's config only when given (a build older than the setting refuses it).
-WS_LINE=${WORK_STEALING:+work_stealing = $WORK_STEALING}
-WORK_STEALING=${WORK_STEALING:-true}
+# The gateway's default: on with more than one thread. Both get the same. A build older than
+# the setting refuses the key: OLD_BUILD=1 leaves it out (that build always steals).
+if ((GW_THREADS > 1)); then WORK_STEALING=${WORK_STEALING:-true}; else WORK_STEALING=${WORK_STEALING:-false}; fi
+WS_LINE="work_stealing = $WORK_STEALING"
+if [[ ${OLD_BUILD:-0} == 1 ]]; then WS_LINE=""; WORK_STEALING=true; fi
 export BARE_PINGORA_WORK_STEALING=$WORK_STEALING
 export ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-5}
 export PROXY_WORKERS=${PROXY_WORKERS:-$GW_THREADS}
