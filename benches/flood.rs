@@ -24,6 +24,9 @@
 
 #![allow(missing_docs)]
 
+mod common;
+use common::knob;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,13 +56,6 @@ password = "wonderland"
 path = "/api"
 require = "bearer"
 "#;
-
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")

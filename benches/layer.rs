@@ -20,6 +20,9 @@
 
 #![allow(missing_docs)]
 
+mod common;
+use common::knob;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -46,13 +49,6 @@ scopes = ["read"]
 path = "/api"
 require = "bearer"
 "#;
-
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A server thread: its address and the `/proc` file of its CPU time.
 struct Server {

@@ -192,12 +192,7 @@ pub(crate) async fn admit(
             }
             Admission::Allow(Some(identity))
         }
-        Err((reason, resp)) => {
-            if let Some(r) = reason {
-                edge.metrics().auth_failed(r);
-            }
-            Admission::Deny(resp)
-        }
+        Err(refusal) => refused(edge, refusal),
     }
 }
 
@@ -290,6 +285,14 @@ fn bearer_identity(route: &Route, t: &CachedToken) -> Result<Identity, Refusal> 
     })
 }
 
+/// A refusal as an answer, counted by its reason.
+fn refused(edge: &Edge, (reason, resp): Refusal) -> Admission {
+    if let Some(r) = reason {
+        edge.metrics().auth_failed(r);
+    }
+    Admission::Deny(resp)
+}
+
 /// [`admit`] for what needs no wait (see [`Edge::admit_now`]); `None` for the rest.
 pub(crate) fn admit_now(
     edge: &Edge,
@@ -309,12 +312,7 @@ pub(crate) fn admit_now(
     let t = edge.status_now(token, crate::tokens::TokenKind::Access)?;
     Some(match bearer_identity(route, &t) {
         Ok(identity) => Admission::Allow(Some(identity)),
-        Err((reason, resp)) => {
-            if let Some(r) = reason {
-                edge.metrics().auth_failed(r);
-            }
-            Admission::Deny(resp)
-        }
+        Err(refusal) => refused(edge, refusal),
     })
 }
 
@@ -478,13 +476,20 @@ pub struct Forwarding {
 }
 
 impl Forwarding {
+    /// Every header the plan removes: `Authorization` when `remove_authorization`, then
+    /// `remove`.
+    pub fn removals(&self) -> impl Iterator<Item = &HeaderName> {
+        static AUTHORIZATION: HeaderName = header::AUTHORIZATION;
+        self.remove_authorization
+            .then_some(&AUTHORIZATION)
+            .into_iter()
+            .chain(&self.remove)
+    }
+
     /// Applies the plan to an `http` header map and URI; `names` are
     /// [`Edge::identity_headers`](crate::Edge::identity_headers).
     pub fn apply(self, names: &[HeaderName; 3], headers: &mut HeaderMap, uri: &mut Uri) {
-        if self.remove_authorization {
-            headers.remove(header::AUTHORIZATION);
-        }
-        for name in &self.remove {
+        for name in self.removals() {
             headers.remove(name);
         }
         headers.reserve(self.identity.iter().flatten().count());

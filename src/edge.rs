@@ -531,9 +531,7 @@ impl Edge {
     pub(crate) fn status_now(&self, token: &[u8], kind: TokenKind) -> Option<Arc<CachedToken>> {
         let now_ms = crate::unix_now_ms();
         let t = self.inner.cache.front_by_text(token, now_ms)?;
-        let now = now_ms.div_euclid(1000);
-        let live = !t.revoked && t.expires_at.is_none_or(|e| now < e);
-        (live && t.kind == kind).then_some(t)
+        usable(&t, Some(kind), now_ms).then_some(t)
     }
 
     /// Switches maintenance mode: while on, every endpoint but the metadata and every
@@ -696,14 +694,9 @@ impl Edge {
             })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let Some(t) = t else {
-            return Ok(None);
-        };
-        let now = now_ms.div_euclid(1000);
-        let live = !t.revoked && t.expires_at.is_none_or(|e| now < e);
         // The kind again: `verify` refused other kinds before any lookup (no store read for
         // them), but a front hit, filed by a lookup of any kind, skips `verify`.
-        Ok((live && kind.is_none_or(|want| want == t.kind)).then_some(t))
+        Ok(t.filter(|t| usable(t, kind, now_ms)))
     }
 
     /// Revokes a family durably, then drops it from this instance's cache.
@@ -740,6 +733,13 @@ impl Edge {
         self.inner.metrics.revoked(families.len() as u64);
         Ok(families.len())
     }
+}
+
+/// Whether a cached token is live (not revoked, not expired at `now_ms`) and of `kind` (any
+/// kind for `None`).
+fn usable(t: &CachedToken, kind: Option<TokenKind>, now_ms: i64) -> bool {
+    let now = now_ms.div_euclid(1000);
+    !t.revoked && t.expires_at.is_none_or(|e| now < e) && kind.is_none_or(|want| want == t.kind)
 }
 
 fn host(head: &Parts) -> Option<&str> {

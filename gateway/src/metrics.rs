@@ -133,10 +133,12 @@ impl Metrics {
         }
     }
 
-    /// Counts one request of route `route` (an index into the labels). Called once per
-    /// request, from `logging`.
-    pub(crate) fn request(&self, route: usize, outcome: Outcome, status: u16) {
-        let i = route * Outcome::ALL.len() + outcome as usize;
+    /// Counts one request of engine route `route` (an index into the labels), or, for `None`
+    /// (an endpoint, or a request refused before routing), under the last label. Called once
+    /// per request, from `logging`.
+    pub(crate) fn request(&self, route: Option<usize>, outcome: Outcome, status: u16) {
+        let label = route.unwrap_or(self.labels.len().saturating_sub(1));
+        let i = label * Outcome::ALL.len() + outcome as usize;
         if let Some(c) = self.requests.get(i) {
             c.add(status);
         }
@@ -339,9 +341,9 @@ mod tests {
                 s.spawn(move || {
                     for i in 0..1000 {
                         let st = statuses[i % statuses.len()];
-                        m.request(0, Outcome::Allowed, st);
+                        m.request(Some(0), Outcome::Allowed, st);
                     }
-                    m.request(1, Outcome::Endpoint, 200);
+                    m.request(None, Outcome::Endpoint, 200);
                 });
             }
         });
@@ -353,7 +355,7 @@ mod tests {
             assert_eq!(by[st], expected, "status {st}");
         }
         // An index past the table is ignored, not a panic.
-        m.request(9, Outcome::Denied, 401);
+        m.request(Some(9), Outcome::Denied, 401);
         m.upstream_latency(0, Duration::from_millis(3));
         m.upstream_latency(0, Duration::from_secs(20));
         m.upstream_latency(5, Duration::from_millis(3));

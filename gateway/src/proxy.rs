@@ -39,8 +39,8 @@ pub(crate) struct Gateway {
 /// Per-request state.
 pub(crate) struct Ctx {
     started: Instant,
+    /// The engine route of a passthrough request; `None` for an endpoint.
     route: Option<usize>,
-    endpoint: bool,
     identity: Option<Identity>,
     outcome: Outcome,
     pool: Option<usize>,
@@ -225,7 +225,6 @@ impl ProxyHttp for Gateway {
         Ctx {
             started: Instant::now(),
             route: None,
-            endpoint: false,
             identity: None,
             outcome: Outcome::Error,
             pool: None,
@@ -267,7 +266,6 @@ impl ProxyHttp for Gateway {
         let peer = peer_ip(session);
         match self.edge.classify(session.req_header().as_ref()) {
             Target::Endpoint(ep) => {
-                ctx.endpoint = true;
                 ctx.outcome = Outcome::Endpoint;
                 let resp = match self.edge.precheck(ep, session.req_header().as_ref()) {
                     Err(resp) => resp,
@@ -353,10 +351,7 @@ impl ProxyHttp for Gateway {
         let plan = self
             .edge
             .forwarding(route, ctx.identity.as_ref(), upstream_request.as_ref());
-        if plan.remove_authorization {
-            upstream_request.remove_header(&header::AUTHORIZATION);
-        }
-        for name in &plan.remove {
+        for name in plan.removals() {
             upstream_request.remove_header(name);
         }
         for (wire, value) in self.identity_names.iter().zip(plan.identity) {
@@ -473,11 +468,7 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let label = match ctx.route {
-            Some(r) if !ctx.endpoint => r,
-            _ => self.route_pool.len(),
-        };
-        self.metrics.request(label, ctx.outcome, status);
+        self.metrics.request(ctx.route, ctx.outcome, status);
         if self.access_log {
             let head = session.req_header();
             // The path only: a query may carry a client secret or a code.

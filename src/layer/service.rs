@@ -93,11 +93,10 @@ where
             // service is called at once, and no admission future is made.
             Target::Passthrough(route) => match edge.admit_now(route, &parts) {
                 Some(Admission::Allow(identity)) => {
-                    edge.forward(route, identity.as_ref(), &mut parts);
                     let rate = identity.as_ref().and_then(|i| i.rate);
-                    mark_admitted(&mut parts, identity);
+                    let req = admitted(&edge, route, identity, parts, body);
                     let mut inner = inner;
-                    ResponseFuture::calling(inner.call(Request::from_parts(parts, body)), rate)
+                    ResponseFuture::calling(inner.call(req), rate)
                 }
                 Some(Admission::Deny(resp)) => {
                     ResponseFuture::endpoint(Box::pin(std::future::ready(resp)))
@@ -106,9 +105,7 @@ where
                     Box::pin(async move {
                         match edge.admit(route, &parts, peer).await {
                             Admission::Allow(identity) => {
-                                edge.forward(route, identity.as_ref(), &mut parts);
-                                mark_admitted(&mut parts, identity);
-                                Ok(Request::from_parts(parts, body))
+                                Ok(admitted(&edge, route, identity, parts, body))
                             }
                             Admission::Deny(resp) => Err(resp),
                         }
@@ -147,9 +144,17 @@ where
     edge.serve(ep, &parts, &bytes, peer).await
 }
 
-/// Marks an admitted request for the handler: its [`Identity`](crate::Identity), or, for an
-/// anonymous caller, [`Admitted`] (one extension either way, one allocation less per request).
-fn mark_admitted(parts: &mut http::request::Parts, identity: Option<crate::Identity>) {
+/// The admitted request as the inner service gets it: forwarded (secrets out, identity
+/// headers in) and marked for the handler with its [`Identity`](crate::Identity), or, for an
+/// anonymous caller, [`Admitted`] (one extension either way).
+fn admitted<B>(
+    edge: &Edge,
+    route: usize,
+    identity: Option<crate::Identity>,
+    mut parts: http::request::Parts,
+    body: B,
+) -> Request<B> {
+    edge.forward(route, identity.as_ref(), &mut parts);
     match identity {
         Some(id) => {
             parts.extensions.insert(id);
@@ -158,6 +163,7 @@ fn mark_admitted(parts: &mut http::request::Parts, identity: Option<crate::Ident
             parts.extensions.insert(Admitted);
         }
     }
+    Request::from_parts(parts, body)
 }
 
 fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {

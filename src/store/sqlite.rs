@@ -372,11 +372,7 @@ impl Inner {
         f: impl FnOnce(&mut Connection) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
         let mut conn = self.writer();
-        if !conn.is_autocommit() {
-            // Left over from a panic or a failed rollback: start clean.
-            conn.execute_batch("ROLLBACK")
-                .map_err(|e| sql_error(context, &e))?;
-        }
+        start_clean(&conn).map_err(|e| sql_error(context, &e))?;
         f(&mut conn).map_err(|e| e.into_store(context))
     }
 
@@ -516,15 +512,20 @@ fn insert_issue(
     insert_tokens(conn, tokens)
 }
 
+/// Rolls back a transaction left open on the writer by a panic or a failed rollback.
+fn start_clean(conn: &Connection) -> rusqlite::Result<()> {
+    if conn.is_autocommit() {
+        return Ok(());
+    }
+    conn.execute_batch("ROLLBACK")
+}
+
 /// Writes every issuance of `batch` in one transaction, each in a savepoint: what one fails
 /// with is its own answer; a failed commit is everyone's.
 fn issue_batch(conn: &mut Connection, batch: &[PendingIssue]) -> Vec<Result<(), StoreError>> {
     let all = |e: StoreError| vec![Err(e); batch.len()];
-    if !conn.is_autocommit() {
-        // Left over from a panic or a failed rollback: start clean.
-        if let Err(e) = conn.execute_batch("ROLLBACK") {
-            return all(sql_error("issue", &e));
-        }
+    if let Err(e) = start_clean(conn) {
+        return all(sql_error("issue", &e));
     }
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
