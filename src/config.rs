@@ -728,12 +728,23 @@ impl Default for LimitsConfig {
 impl Config {
     /// Parses and checks a TOML document.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let key = e
-                .span()
-                .map(|s| key_at(text, s.start))
-                .unwrap_or_else(|| "(document)".into());
-            ConfigError::new(key, e.message().to_string())
+        // A TOML syntax error has no key path yet: its line says where.
+        let line = |span: Option<std::ops::Range<usize>>| {
+            span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+        };
+        let document = toml::Deserializer::parse(text).map_err(|e| {
+            let at = line(e.span()).map_or(String::new(), |n| format!(" (line {n})"));
+            ConfigError::new(format!("(document){at}"), e.message().to_string())
+        })?;
+        let config: Config = serde_path_to_error::deserialize(document).map_err(|e| {
+            let path = e.path().to_string();
+            let at = line(e.inner().span()).map_or(String::new(), |n| format!(" (line {n})"));
+            let key = if path == "." {
+                "(document)".into()
+            } else {
+                path
+            };
+            ConfigError::new(format!("{key}{at}"), e.inner().message().to_string())
         })?;
         config.validate()?;
         config.warn_plain_text();
@@ -817,6 +828,19 @@ impl Config {
 
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_urls_and_lifetimes()?;
+        self.validate_tokens()?;
+        self.validate_cache()?;
+        self.validate_profiles()?;
+        self.validate_clients()?;
+        self.validate_users()?;
+        self.validate_routes()?;
+        self.validate_passthrough()?;
+        self.validate_limits()
+    }
+
+    /// `issuer`, the sign-in and device URLs, and the flows' lifetimes.
+    fn validate_urls_and_lifetimes(&self) -> Result<(), ConfigError> {
         if let Some(iss) = &self.issuer {
             if !(iss.starts_with("https://") || iss.starts_with("http://")) || iss.contains('?') {
                 return Err(ConfigError::new(
@@ -849,6 +873,11 @@ impl Config {
                 return Err(ConfigError::new(key, "must be at least 1s"));
             }
         }
+        Ok(())
+    }
+
+    /// `[tokens]`: the access lifetime, the MAC keys and the signing key.
+    fn validate_tokens(&self) -> Result<(), ConfigError> {
         if self.tokens.access_ttl.is_zero() {
             return Err(ConfigError::new("tokens.access_ttl", "must be more than 0"));
         }
@@ -878,9 +907,19 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[cache]`.
+    fn validate_cache(&self) -> Result<(), ConfigError> {
         if self.cache.capacity == 0 {
             return Err(ConfigError::new("cache.capacity", "must be more than 0"));
         }
+        Ok(())
+    }
+
+    /// `[[profiles]]`: canonical, distinct mount points.
+    fn validate_profiles(&self) -> Result<(), ConfigError> {
         let mut bases = std::collections::HashSet::new();
         for (i, p) in self.profiles.iter().enumerate() {
             canonical_prefix(&p.base)
@@ -898,6 +937,11 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[[clients]]`: distinct ids, each client by the registry's rules.
+    fn validate_clients(&self) -> Result<(), ConfigError> {
         let mut ids = std::collections::HashSet::new();
         for (i, c) in self.clients.iter().enumerate() {
             let key = |k: &str| format!("clients[{i}].{k}");
@@ -906,6 +950,11 @@ impl Config {
             }
             crate::clients::validate_client(c).map_err(|(k, r)| ConfigError::new(key(k), r))?;
         }
+        Ok(())
+    }
+
+    /// `[[users]]`: distinct names, one password form each, valid scopes.
+    fn validate_users(&self) -> Result<(), ConfigError> {
         let mut users = std::collections::HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
             let key = |k: &str| format!("users[{i}].{k}");
@@ -942,6 +991,11 @@ impl Config {
                 check_scopes(s).map_err(|r| ConfigError::new(key("scopes"), r))?;
             }
         }
+        Ok(())
+    }
+
+    /// `[[routes]]`: canonical paths and hosts, scopes only where something is required.
+    fn validate_routes(&self) -> Result<(), ConfigError> {
         for (i, r) in self.routes.iter().enumerate() {
             let key = |k: &str| format!("routes[{i}].{k}");
             if !r.path.starts_with('/') {
@@ -968,6 +1022,11 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[passthrough]`: the identity headers are header names.
+    fn validate_passthrough(&self) -> Result<(), ConfigError> {
         let h = &self.passthrough.identity_headers;
         for (k, v) in [
             ("client_id", &h.client_id),
@@ -981,6 +1040,11 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[limits]`.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         if self.limits.max_body_bytes == 0 {
             return Err(ConfigError::new(
                 "limits.max_body_bytes",
@@ -1020,42 +1084,6 @@ pub(crate) fn decode_key(s: &str) -> Option<[u8; 32]> {
         .iter()
         .find_map(|e| e.decode(s).ok())
         .and_then(|v| v.try_into().ok())
-}
-
-/// The dotted key path at byte `offset` of a TOML document, found from the table headers
-/// and `key =` lines above it. Good enough to point a person at the right line.
-fn key_at(text: &str, offset: usize) -> String {
-    let mut table = String::new();
-    let mut counts: std::collections::HashMap<String, usize> = Default::default();
-    let mut key = String::new();
-    let line_no = text[..offset.min(text.len())].matches('\n').count() + 1;
-    for (n, line) in text.lines().enumerate() {
-        if n + 1 > line_no {
-            break;
-        }
-        let t = line.trim();
-        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
-            let name = name.trim().to_string();
-            let c = counts.entry(name.clone()).or_insert(0);
-            table = format!("{name}[{c}]");
-            *c += 1;
-            key.clear();
-        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            table = name.trim().to_string();
-            key.clear();
-        } else if let Some((k, _)) = t.split_once('=') {
-            if !t.starts_with('#') {
-                key = k.trim().to_string();
-            }
-        }
-    }
-    let path = match (table.is_empty(), key.is_empty()) {
-        (true, true) => "(document)".to_string(),
-        (true, false) => key,
-        (false, true) => table,
-        (false, false) => format!("{table}.{key}"),
-    };
-    format!("{path} (line {line_no})")
 }
 
 #[cfg(test)]
@@ -1129,6 +1157,27 @@ mod tests {
             Config::from_toml("[[clients]]\nid = \"a\"\n[[clients]]\nid = \"b\"\nsecrt = \"x\"\n")
                 .unwrap_err();
         assert!(e.key.starts_with("clients[1].secrt"), "{e}");
+    }
+
+    /// Keys are named by the deserializer's own path, so values inside inline tables and
+    /// arrays are named exactly, with the line they are on.
+    #[test]
+    fn nested_values_are_named_by_their_path_and_line() {
+        let e = Config::from_toml(
+            "issuer = \"https://a.example\"\n\nclients = [{ id = \"a\" }, { id = \"b\", scopes = [1] }]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "clients[1].scopes[0] (line 3)");
+        assert!(e.reason.contains("expected a string"), "{e}");
+        let e = Config::from_toml("[tokens]\nkeys = [{ id = 1, secret = 5 }]\n").unwrap_err();
+        assert_eq!(e.key, "tokens.keys[0].secret (line 2)");
+        let e =
+            Config::from_toml("[[routes]]\npath = \"/a\"\nrequire = \"sometimes\"\n").unwrap_err();
+        assert_eq!(e.key, "routes[0].require (line 3)");
+        assert!(e.reason.contains("expected one of `bearer`"), "{e}");
+        // A syntax error has no key yet: its line says where.
+        let e = Config::from_toml("[cache]\nttl = \"5s\"\n[limits\n").unwrap_err();
+        assert_eq!(e.key, "(document) (line 3)");
     }
 
     #[test]
