@@ -123,14 +123,16 @@ impl RouteTable {
 
     /// The index of the best route for `host` and `path`; the default route when none
     /// matches.
-    pub(crate) fn find(&self, host: Option<&str>, path: &str) -> usize {
+    pub(crate) fn find<'h>(&self, host: impl Fn() -> Option<&'h str>, path: &str) -> usize {
+        // The host is looked up only if a route names one: most tables have none.
+        let mut got: Option<Option<&str>> = None;
         self.routes
             .iter()
             .position(|r| {
-                let host_ok = match (&r.host, host) {
-                    (None, _) => true,
-                    (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
-                    (Some(_), None) => false,
+                let host_ok = match &r.host {
+                    None => true,
+                    Some(want) => (*got.get_or_insert_with(&host))
+                        .is_some_and(|got| want.eq_ignore_ascii_case(got)),
                 };
                 host_ok
                     && path.starts_with(r.path.as_str())
@@ -706,6 +708,41 @@ fn without_query_secret(uri: &Uri) -> Option<Uri> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A route bound to a host wins for that host in any case, and only for it; the host is
+    /// asked for only when some route names one.
+    #[test]
+    fn host_bound_routes_match_only_their_host() {
+        let config = Config::from_toml(
+            "[[routes]]\npath = \"/api\"\nrequire = \"bearer\"\n\n[[routes]]\npath = \"/api\"\nhost = \"api.example\"\nrequire = \"none\"\n",
+        )
+        .unwrap();
+        let table = RouteTable::new(&config);
+        let bound = table.find(|| Some("api.example"), "/api/x");
+        assert_eq!(table.get(bound).host.as_deref(), Some("api.example"));
+        assert_eq!(table.find(|| Some("API.Example"), "/api"), bound);
+        let open = table.find(|| Some("other.example"), "/api/x");
+        assert_ne!(open, bound);
+        assert_eq!(table.get(open).path, "/api");
+        assert_eq!(table.find(|| None, "/api/x"), open);
+        assert_eq!(
+            table.find(|| Some("api.example"), "/apix"),
+            table.routes().len() - 1
+        );
+
+        let hostless = RouteTable::new(
+            &Config::from_toml("[[routes]]\npath = \"/api\"\nrequire = \"bearer\"\n").unwrap(),
+        );
+        let asked = std::cell::Cell::new(false);
+        hostless.find(
+            || {
+                asked.set(true);
+                Some("api.example")
+            },
+            "/api",
+        );
+        assert!(!asked.get(), "no route names a host");
+    }
 
     #[test]
     fn query_secrets_are_removed_and_the_rest_kept() {

@@ -391,7 +391,7 @@ impl Edge {
                 return Target::Endpoint(Endpoint { kind, profile: i });
             }
         }
-        Target::Passthrough(self.inner.routes.find(host(head), path))
+        Target::Passthrough(self.inner.routes.find(|| host(head), path))
     }
 
     /// Checks an endpoint request's head before its body is read: the method, the content

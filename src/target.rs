@@ -365,8 +365,11 @@ pub fn canonical(head: &Parts) -> Result<Canonical, TargetError> {
     }
     let mut canonical_header = None;
     if let Some(v) = given {
-        let raw = v.to_str().map_err(|_| TargetError::BadHost)?;
-        let c = host(raw)?;
+        // A canonical host is visible ASCII already: no second pass to check it is a `str`.
+        let c = match std::str::from_utf8(v.as_bytes()) {
+            Ok(raw) if host_is_canonical(raw.as_bytes()) => Cow::Borrowed(raw),
+            _ => host_full(v.to_str().map_err(|_| TargetError::BadHost)?)?,
+        };
         if let Cow::Owned(c) = &c {
             out.host = Some(HeaderValue::from_str(c).map_err(|_| TargetError::BadHost)?);
         }

@@ -79,7 +79,6 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let edge = self.edge.clone();
         let (mut parts, body) = req.into_parts();
-        let peer = peer(&parts.extensions);
         // Routes are matched on the canonical path, and the inner service gets that path.
         match edge.canonical(&parts) {
             Ok(c) => c.apply(&mut parts),
@@ -87,6 +86,7 @@ where
         }
         match edge.classify(&parts) {
             Target::Endpoint(ep) => ResponseFuture::endpoint(Box::pin(async move {
+                let peer = peer(&parts.extensions);
                 serve_endpoint(&edge, ep, parts, body, peer).await
             })),
             // A cached token (or a route that needs none) is admitted in place: the inner
@@ -103,7 +103,7 @@ where
                 }
                 None => ResponseFuture::admitting(
                     Box::pin(async move {
-                        match edge.admit(route, &parts, peer).await {
+                        match edge.admit(route, &parts, peer(&parts.extensions)).await {
                             Admission::Allow(identity) => {
                                 Ok(admitted(&edge, route, identity, parts, body))
                             }
