@@ -197,11 +197,13 @@ fn listen(
                     let now_ms = crate::unix_now_ms();
                     inner.metrics.propagated(now_ms - at_ms);
                 }
+                Ok(crate::store::Notice::Client { id }) => inner.clients.forget(&id).await,
                 Ok(crate::store::Notice::Gap) | Err(RecvError::Lagged(_)) => {
                     inner.cache.clear();
+                    inner.clients.forget_all();
                     inner.metrics.notice_gap();
                     tracing::warn!(
-                        "revocation notices were interrupted; the token cache was emptied"
+                        "store notices were interrupted; the token and client caches were emptied"
                     );
                 }
                 Err(RecvError::Closed) => break,
@@ -713,6 +715,12 @@ impl Edge {
         self.inner.metrics.revoked(1);
         tracing::info!(%family, "token family revoked");
         Ok(())
+    }
+
+    /// The operations on the clients kept in the store: create, rotate a secret, remove,
+    /// list, show ([`crate::clients::admin`]).
+    pub fn client_admin(&self) -> crate::clients::ClientAdmin<'_> {
+        crate::clients::ClientAdmin::new(self)
     }
 
     /// Revokes every token of a client, or of a user, durably. Returns how many grant

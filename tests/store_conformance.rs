@@ -36,7 +36,7 @@ macro_rules! store_suite {
             purge_expired_removes_emptied_families,
             server_keys_are_created_once_and_then_stable,
             concurrent_first_server_keys_calls_agree,
-            clients_are_put_got_listed_replaced_and_deleted,
+            clients_are_created_got_listed_replaced_and_deleted,
             delete_client_revokes_its_families,
             issue_code_round_trips_the_code_and_its_binding,
             issue_code_refuses_a_token_that_is_not_a_code_of_its_family,
@@ -960,14 +960,24 @@ mod cases {
         }
     }
 
-    pub(crate) async fn clients_are_put_got_listed_replaced_and_deleted(s: Arc<dyn Store>) {
+    pub(crate) async fn clients_are_created_got_listed_replaced_and_deleted(s: Arc<dyn Store>) {
+        s.ping().await.expect("a store that answers answers a ping");
         assert_eq!(s.client("b").await.expect("client"), None);
         assert_eq!(s.list_clients().await.expect("list"), vec![]);
 
         let (a, b, c) = (client("a", NOW), client("b", NOW + 1), client("c", NOW + 2));
         for x in [&b, &c, &a] {
-            s.put_client(x).await.expect("put");
+            s.create_client(x).await.expect("create");
         }
+        // An id is created once: a second creation fails and changes nothing.
+        let again = ClientRecord {
+            settings: serde_json::json!({ "name": "impostor" }),
+            ..b.clone()
+        };
+        assert!(matches!(
+            s.create_client(&again).await,
+            Err(StoreError::Conflict)
+        ));
         assert_eq!(s.client("b").await.expect("client"), Some(b.clone()));
         assert_eq!(
             s.list_clients().await.expect("list"),
@@ -977,11 +987,26 @@ mod cases {
 
         let b2 = ClientRecord {
             settings: serde_json::json!({ "name": "renamed", "confidential": false }),
-            created_at: NOW + 50,
             ..b.clone()
         };
-        s.put_client(&b2).await.expect("replace");
+        // Replaced only from the settings it still has: a stale read writes nothing.
+        assert!(!s
+            .replace_client(&b2, &again.settings)
+            .await
+            .expect("replace"));
+        assert_eq!(s.client("b").await.expect("client"), Some(b.clone()));
+        assert!(s.replace_client(&b2, &b.settings).await.expect("replace"));
         assert_eq!(s.client("b").await.expect("client"), Some(b2.clone()));
+        assert!(!s.replace_client(&b2, &b.settings).await.expect("replace"));
+        let ghost = ClientRecord {
+            id: "ghost".into(),
+            ..b2.clone()
+        };
+        assert!(!s
+            .replace_client(&ghost, &b2.settings)
+            .await
+            .expect("replace"));
+        assert_eq!(s.client("ghost").await.expect("client"), None);
         assert_eq!(s.list_clients().await.expect("list").len(), 3);
 
         assert!(s.delete_client("b", NOW).await.expect("delete"));
@@ -992,8 +1017,10 @@ mod cases {
     }
 
     pub(crate) async fn delete_client_revokes_its_families(s: Arc<dyn Store>) {
-        s.put_client(&client("app", NOW)).await.expect("put");
-        s.put_client(&client("other", NOW)).await.expect("put");
+        s.create_client(&client("app", NOW)).await.expect("create");
+        s.create_client(&client("other", NOW))
+            .await
+            .expect("create");
         let (_, a1, r1) = grant(&s, "del-1").await;
         let (_, a2, _) = grant(&s, "del-2").await;
         let g = family("other", Some("alice"));

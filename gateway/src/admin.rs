@@ -13,8 +13,9 @@
 //! | `POST /admin/revoke` | 200 `{"revoked_families": n}` for `{"client_id"}` and/or `{"user"}` |
 //!
 //! Errors are JSON `{"error", "error_description"}`: 400 for what the caller sent, 503 with
-//! `Retry-After` when the store fails. Client operations are [`crate::clients`], the code the
-//! `oauth-edge client …` commands run. Only ids are logged, never a secret or the token.
+//! `Retry-After` when the store fails. Client operations are the engine's
+//! [`ClientAdmin`](oauth_edge::clients::ClientAdmin), which the `oauth-edge client …` commands
+//! run too. Only ids are logged, never a secret or the token.
 
 use std::sync::Arc;
 
@@ -35,9 +36,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::clients::{self, ClientError};
+use crate::clients;
 use crate::metrics::Metrics;
 use crate::settings;
+use oauth_edge::clients::{ClientAdminError, ClientView};
 
 /// The challenge of a 401 from `/admin`.
 const CHALLENGE: &str = r#"Bearer realm="oauth-edge-admin""#;
@@ -111,8 +113,8 @@ pub(crate) fn router(state: AdminState) -> Router {
 }
 
 async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
-    // Ready when the store answers.
-    match s.edge.store().server_keys().await {
+    // Ready when the store answers a read: a probe writes nothing.
+    match s.edge.store().ping().await {
         Ok(_) => (StatusCode::OK, "ready\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
     }
@@ -239,13 +241,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<ClientError> for ApiError {
-    fn from(e: ClientError) -> Self {
+impl From<ClientAdminError> for ApiError {
+    fn from(e: ClientAdminError) -> Self {
         match e {
-            ClientError::Invalid(d) => ApiError::Invalid(d),
-            ClientError::NotFound => ApiError::NotFound("no such client"),
-            ClientError::Conflict(d) => ApiError::Conflict(d),
-            ClientError::Store(e) => e.into(),
+            ClientAdminError::Invalid(d) => ApiError::Invalid(d),
+            ClientAdminError::NotFound => ApiError::NotFound("no such client"),
+            ClientAdminError::Conflict(d) => ApiError::Conflict(d),
+            ClientAdminError::Store(e) => e.into(),
         }
     }
 }
@@ -283,18 +285,16 @@ fn client_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiErr
         .map_err(|_| ApiError::Invalid("the client id in the path is not valid UTF-8".into()))
 }
 
-async fn list_clients(
-    State(s): State<AdminState>,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    Ok(Json(clients::list(&s.edge).await?))
+async fn list_clients(State(s): State<AdminState>) -> Result<Json<Vec<ClientView>>, ApiError> {
+    Ok(Json(s.edge.client_admin().list().await?))
 }
 
 async fn show_client(
     State(s): State<AdminState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ClientView>, ApiError> {
     let id = client_id(path)?;
-    Ok(Json(clients::show(&s.edge, &id).await?))
+    Ok(Json(s.edge.client_admin().show(&id).await?))
 }
 
 async fn create_client(
@@ -302,7 +302,7 @@ async fn create_client(
     JsonBody(c): JsonBody<clients::NewClient>,
 ) -> Result<Response, ApiError> {
     let id = c.id.clone();
-    let secret = clients::create(&s.edge, c.into_config()).await?;
+    let secret = s.edge.client_admin().create(c.into_config()).await?;
     tracing::info!(client_id = %id, public = secret.is_none(), "admin API: client created");
     let mut body = json!({ "id": id });
     if let Some(secret) = secret {
@@ -316,7 +316,7 @@ async fn delete_client(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let id = client_id(path)?;
-    let revoked = clients::remove(&s.edge, &id).await?;
+    let revoked = s.edge.client_admin().remove(&id).await?;
     tracing::info!(client_id = %id, revoked_families = revoked, "admin API: client deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -326,7 +326,7 @@ async fn rotate_secret(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = client_id(path)?;
-    let secret = clients::rotate_secret(&s.edge, &id).await?;
+    let secret = s.edge.client_admin().rotate_secret(&id).await?;
     tracing::info!(client_id = %id, "admin API: client secret rotated");
     Ok(Json(json!({ "id": id, "client_secret": secret.expose() })))
 }

@@ -1,13 +1,13 @@
-//! Clients kept in the store: created at run time by `oauth-edge client …` or the admin API.
-//! A new secret is shown once and stored as a keyed hash.
+//! `oauth-edge client …`: the clients kept in the store, through the engine's
+//! [`ClientAdmin`](oauth_edge::clients::ClientAdmin), as the admin API does. A new secret is
+//! shown once and stored as a keyed hash.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use oauth_edge::clients::{validate_client, SecretHash};
+use oauth_edge::clients::ClientAdminError;
 use oauth_edge::config::ClientConfig;
-use oauth_edge::store::{ClientRecord, StoreError};
 use oauth_edge::{Config, Edge, Secret};
 use serde::Deserialize;
 use serde_json::json;
@@ -78,201 +78,6 @@ pub(crate) struct NewClient {
     pub(crate) skip_consent: bool,
 }
 
-/// Why a client operation failed.
-#[derive(Debug)]
-pub(crate) enum ClientError {
-    /// The request is wrong (bad id, bad scope, a public client has no secret…).
-    Invalid(String),
-    /// No such client.
-    NotFound,
-    /// The request clashes with what exists: the id is taken, or the client is declared in
-    /// the config file (change it there).
-    Conflict(String),
-    /// The store failed (or holds a record it cannot read): not the caller's fault.
-    Store(StoreError),
-}
-
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientError::Invalid(m) | ClientError::Conflict(m) => f.write_str(m),
-            ClientError::NotFound => f.write_str("no such client"),
-            ClientError::Store(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl From<StoreError> for ClientError {
-    fn from(e: StoreError) -> Self {
-        ClientError::Store(e)
-    }
-}
-
-const DECLARED: &str = "this client is declared in the config file; change it there";
-
-/// Serialises the writes of this process, so two creations of one id cannot both pass the
-/// existence check, and two rotations cannot interleave their read and write. (The store has
-/// no insert-if-absent, so a second process writing the same store is not covered.)
-static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn declared<'e>(edge: &'e Edge, id: &str) -> Option<&'e ClientConfig> {
-    edge.config().clients.iter().find(|c| c.id == id)
-}
-
-/// A stored client's settings, or a store error when the record cannot be read back.
-fn stored_settings(rec: &ClientRecord) -> Result<ClientConfig, ClientError> {
-    serde_json::from_value(rec.settings.clone()).map_err(|e| {
-        ClientError::Store(StoreError::Backend(format!(
-            "stored client {:?} is unreadable: {e}",
-            rec.id
-        )))
-    })
-}
-
-/// A stored client as shown to people and scripts: never the secret or its hash.
-pub(crate) fn public_view(rec: &ClientRecord) -> serde_json::Value {
-    let mut v = rec.settings.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("secret_hash");
-        o.remove("secret");
-        // The two flags as the config view shows them, also when the stored settings leave
-        // them out (off): a public client always needs PKCE.
-        let flag = |o: &serde_json::Map<String, serde_json::Value>, k: &str| {
-            o.get(k)
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false)
-        };
-        let pkce = flag(o, "require_pkce") || flag(o, "public");
-        let skip = flag(o, "skip_consent");
-        o.insert("require_pkce".into(), pkce.into());
-        o.insert("skip_consent".into(), skip.into());
-        o.insert("created_at".into(), rec.created_at.into());
-        o.insert("source".into(), "store".into());
-    }
-    v
-}
-
-/// A client of the config file as shown to people and scripts: never its secret.
-pub(crate) fn config_view(c: &ClientConfig) -> serde_json::Value {
-    json!({
-        "id": c.id,
-        "name": c.name,
-        "public": c.public,
-        "grants": c.grants,
-        "scopes": c.scopes,
-        "redirect_uris": c.redirect_uris,
-        "introspect": c.introspect,
-        "require_pkce": c.require_pkce || c.public,
-        "skip_consent": c.skip_consent,
-        "rate_limit": c.rate_limit.and_then(|q| serde_json::to_value(q).ok()),
-        "source": "config",
-    })
-}
-
-/// Every client: the store's, then the config file's.
-pub(crate) async fn list(edge: &Edge) -> Result<Vec<serde_json::Value>, ClientError> {
-    let stored = edge.store().list_clients().await?;
-    Ok(stored
-        .iter()
-        .map(public_view)
-        .chain(edge.config().clients.iter().map(config_view))
-        .collect())
-}
-
-/// One client, as the registry resolves it: the config file first, then the store.
-pub(crate) async fn show(edge: &Edge, id: &str) -> Result<serde_json::Value, ClientError> {
-    if let Some(c) = declared(edge, id) {
-        return Ok(config_view(c));
-    }
-    match edge.store().client(id).await? {
-        Some(rec) => Ok(public_view(&rec)),
-        None => Err(ClientError::NotFound),
-    }
-}
-
-/// Creates a client in the store. Returns its new secret (none for public clients).
-pub(crate) async fn create(
-    edge: &Edge,
-    mut client: ClientConfig,
-) -> Result<Option<Secret>, ClientError> {
-    let secret = if client.public {
-        client.secret_hash = None;
-        None
-    } else {
-        let (secret, hash) = SecretHash::generate();
-        client.secret_hash = hash.encode();
-        Some(secret)
-    };
-    client.secret = None;
-    validate_client(&client).map_err(|(k, r)| ClientError::Invalid(format!("{k}: {r}")))?;
-    if declared(edge, &client.id).is_some() {
-        return Err(ClientError::Conflict(
-            "a client with this id is declared in the config file".into(),
-        ));
-    }
-    let settings = serde_json::to_value(&client)
-        .map_err(|e| ClientError::Store(StoreError::Backend(e.to_string())))?;
-    let _writing = WRITES.lock().await;
-    if edge.store().client(&client.id).await?.is_some() {
-        return Err(ClientError::Conflict("a client with this id exists".into()));
-    }
-    let rec = ClientRecord {
-        id: client.id.clone(),
-        settings,
-        created_at: oauth_edge::unix_now(),
-    };
-    edge.store().put_client(&rec).await?;
-    // A lookup before the creation may have cached "no such client".
-    edge.clients().forget(&client.id).await;
-    Ok(secret)
-}
-
-/// Gives a stored confidential client a new secret; the old one stops working on this
-/// instance at once (elsewhere within the registry's cache lifetime, 5 s).
-pub(crate) async fn rotate_secret(edge: &Edge, id: &str) -> Result<Secret, ClientError> {
-    if declared(edge, id).is_some() {
-        return Err(ClientError::Conflict(DECLARED.into()));
-    }
-    let _writing = WRITES.lock().await;
-    let mut rec = edge
-        .store()
-        .client(id)
-        .await?
-        .ok_or(ClientError::NotFound)?;
-    let mut client = stored_settings(&rec)?;
-    if client.public {
-        return Err(ClientError::Invalid("a public client has no secret".into()));
-    }
-    let (secret, hash) = SecretHash::generate();
-    client.secret_hash = hash.encode();
-    rec.settings = serde_json::to_value(&client)
-        .map_err(|e| ClientError::Store(StoreError::Backend(e.to_string())))?;
-    edge.store().put_client(&rec).await?;
-    edge.clients().forget(id).await;
-    Ok(secret)
-}
-
-/// Deletes a stored client and revokes its tokens. Returns how many grant families were
-/// revoked.
-pub(crate) async fn remove(edge: &Edge, id: &str) -> Result<usize, ClientError> {
-    if declared(edge, id).is_some() {
-        return Err(ClientError::Conflict(DECLARED.into()));
-    }
-    let _writing = WRITES.lock().await;
-    if edge.store().client(id).await?.is_none() {
-        return Err(ClientError::NotFound);
-    }
-    // Revoke through the edge first: it marks this instance's cache, so the tokens stop
-    // working at once. `delete_client` revokes in the store too, but does not say which
-    // families, so after it `revoke_all` would find nothing left to mark.
-    let revoked = edge.revoke_all(Some(id), None).await?;
-    edge.store()
-        .delete_client(id, oauth_edge::unix_now())
-        .await?;
-    edge.clients().forget(id).await;
-    Ok(revoked)
-}
-
 impl NewClient {
     /// The client table it describes.
     pub(crate) fn into_config(self) -> ClientConfig {
@@ -328,11 +133,12 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let admin = edge.client_admin();
     let result = match action {
         Action::Add(new) => {
             let id = new.id.clone();
             let c = new.into_config();
-            create(&edge, c).await.map(|secret| {
+            admin.create(c).await.map(|secret| {
                 if json {
                     json!({ "id": id, "secret": secret.as_ref().map(Secret::expose) })
                 } else {
@@ -346,7 +152,7 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
                 }
             })
         }
-        Action::List => list(&edge).await.map(|list| {
+        Action::List => admin.list().await.map(|list| {
             if json {
                 json!(list)
             } else {
@@ -355,28 +161,24 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
                     .map(|v| {
                         format!(
                             "{}\t{}\t{}\tscopes={}",
-                            v["id"].as_str().unwrap_or_default(),
-                            if v["public"] == true {
-                                "public"
-                            } else {
-                                "confidential"
-                            },
-                            v["source"].as_str().unwrap_or_default(),
-                            v["scopes"]
+                            v.id,
+                            if v.public { "public" } else { "confidential" },
+                            json!(v.source).as_str().unwrap_or_default(),
+                            json!(v.scopes)
                         )
                     })
                     .collect();
                 json!(lines.join("\n"))
             }
         }),
-        Action::Show { id } => show(&edge, &id).await.map(|v| {
+        Action::Show { id } => admin.show(&id).await.map(|v| {
             if json {
-                v
+                json!(v)
             } else {
                 json!(serde_json::to_string_pretty(&v).unwrap_or_default())
             }
         }),
-        Action::Remove { id } => remove(&edge, &id).await.map(|revoked| {
+        Action::Remove { id } => admin.remove(&id).await.map(|revoked| {
             if json {
                 json!({ "id": id, "removed": true, "revoked_families": revoked })
             } else {
@@ -385,7 +187,7 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
                 ))
             }
         }),
-        Action::RotateSecret { id } => rotate_secret(&edge, &id).await.map(|s| {
+        Action::RotateSecret { id } => admin.rotate_secret(&id).await.map(|s| {
             if json {
                 json!({ "id": id, "secret": s.expose() })
             } else {
@@ -411,7 +213,7 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
                 eprintln!("oauth-edge: {e}");
             }
             match e {
-                ClientError::Invalid(_) | ClientError::Conflict(_) => ExitCode::from(2),
+                ClientAdminError::Invalid(_) | ClientAdminError::Conflict(_) => ExitCode::from(2),
                 _ => ExitCode::FAILURE,
             }
         }

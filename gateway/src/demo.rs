@@ -109,7 +109,7 @@ token = "{admin_token}"
     let secret = rt.block_on(async {
         let edge = Edge::new(config.clone()).await?;
         let secret = match edge.store().client("demo").await? {
-            Some(_) => crate::clients::rotate_secret(&edge, "demo").await,
+            Some(_) => edge.client_admin().rotate_secret("demo").await,
             None => {
                 let spec = crate::clients::NewClient {
                     id: "demo".into(),
@@ -122,7 +122,8 @@ token = "{admin_token}"
                     require_pkce: false,
                     skip_consent: false,
                 };
-                crate::clients::create(&edge, spec.into_config())
+                edge.client_admin()
+                    .create(spec.into_config())
                     .await
                     .map(|s| s.expect("a confidential client gets a secret"))
             }

@@ -1,8 +1,10 @@
 #![cfg(feature = "postgres")]
 //! A fleet: two `oauth-edge` processes on one PostgreSQL database (each test its own schema).
 //! A revocation on one is refused on the other within the bound; a code or a refresh token
-//! presented to both at once has one winner; `kill -9` loses nothing acknowledged; PostgreSQL
-//! connections killed mid-traffic give 503s, never a wrongful 200, and the instances recover.
+//! presented to both at once has one winner; a client created, rotated or removed through one
+//! instance's admin API is seen at once by the other, and two creations of one id have one
+//! winner; `kill -9` loses nothing acknowledged; PostgreSQL connections killed mid-traffic give
+//! 503s, never a wrongful 200, and the instances recover.
 //!
 //! PostgreSQL comes from `OAUTH_EDGE_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432/test`).
@@ -436,4 +438,121 @@ async fn killed_connections_give_503_never_a_wrongful_200_and_the_instance_recov
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("statuses during the kills (revoked?, status) -> count: {seen:?}");
+}
+
+/// A request to an instance's admin API.
+fn admin(gw: &Gateway, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    gw.http
+        .request(method, format!("http://{}{path}", gw.setup.admin))
+        .bearer_auth(ADMIN_TOKEN)
+}
+
+/// `POST /admin/clients` for a confidential client_credentials client `id`: the status, and
+/// the secret when created.
+async fn create_client(gw: &Gateway, id: &str) -> (u16, Option<String>) {
+    let r = admin(gw, reqwest::Method::POST, "/admin/clients")
+        .json(&serde_json::json!({ "id": id, "scopes": ["read"] }))
+        .send()
+        .await
+        .expect("POST /admin/clients");
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.expect("JSON");
+    (status, v["client_secret"].as_str().map(str::to_string))
+}
+
+/// How `B` answers a client_credentials request of `id` with `secret`, until it answers
+/// `want`; fails when that takes a second (the client cache's lifetime is 5 s, so a second
+/// means the change was not heard).
+async fn answered_within(gw: &Gateway, id: &str, secret: &str, want: u16) -> Duration {
+    let start = Instant::now();
+    loop {
+        let st = gw
+            .post_form(
+                "/oauth2/token",
+                Some((id, secret)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+            .status()
+            .as_u16();
+        if st == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "B still answers {st} (not {want}) a second after the change on A"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_changed_on_one_instance_is_seen_on_the_other_at_once() {
+    let schema = Schema::new();
+    let echo = Echo::start("echo").await;
+    let a = instance(&schema, &echo).await;
+    let b = instance(&schema, &echo).await;
+    // B looks the client up first, and caches that there is none.
+    let st = b
+        .post_form(
+            "/oauth2/token",
+            Some(("late", "not-yet-a-secret-0123456789")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await
+        .status();
+    assert_eq!(st, 401);
+
+    let (status, secret) = create_client(&a, "late").await;
+    assert_eq!(status, 201);
+    let secret = secret.expect("a secret");
+    let created = answered_within(&b, "late", &secret, 200).await;
+
+    // A rotation: the old secret stops working on B, the new one works there.
+    let r = admin(
+        &a,
+        reqwest::Method::POST,
+        "/admin/clients/late/rotate-secret",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let rotated = s(&r.json::<Value>().await.unwrap(), "client_secret");
+    let old_refused = answered_within(&b, "late", &secret, 401).await;
+    answered_within(&b, "late", &rotated, 200).await;
+
+    // A removal: B refuses the client's secret and its tokens.
+    let token = b.client_token(("late", &rotated), None).await;
+    assert_eq!(b.get_bearer("/api/x", &token).await.status(), 200);
+    let r = admin(&a, reqwest::Method::DELETE, "/admin/clients/late")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let removed = answered_within(&b, "late", &rotated, 401).await;
+    assert_eq!(b.get_bearer("/api/x", &token).await.status(), 401);
+    eprintln!(
+        "seen on B after: creation {created:?}, rotation {old_refused:?}, removal {removed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_creations_of_one_id_on_two_instances_have_one_winner() {
+    let schema = Schema::new();
+    let echo = Echo::start("echo").await;
+    let a = instance(&schema, &echo).await;
+    let b = instance(&schema, &echo).await;
+    for round in 0..10 {
+        let id = format!("twin-{round}");
+        let ((sa, ka), (sb, kb)) = tokio::join!(create_client(&a, &id), create_client(&b, &id));
+        let mut statuses = [sa, sb];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {round}");
+        // The winner's secret is the one that works, on both instances.
+        let secret = ka.or(kb).expect("the winner's secret");
+        for gw in [&a, &b] {
+            answered_within(gw, &id, &secret, 200).await;
+        }
+    }
 }

@@ -236,11 +236,29 @@ impl Store for MemoryStore {
         Ok(self.state().clients.get(id).cloned())
     }
 
-    async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        self.state()
-            .clients
-            .insert(client.id.clone(), client.clone());
-        Ok(())
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        match self.state().clients.entry(client.id.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::Conflict),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(client.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn replace_client(
+        &self,
+        client: &ClientRecord,
+        expected: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        match s.clients.get_mut(&client.id) {
+            Some(c) if c.settings == *expected => {
+                c.settings = client.settings.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
@@ -257,6 +275,10 @@ impl Store for MemoryStore {
             }
         }
         Ok(s.clients.remove(id).is_some())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn issue_code(

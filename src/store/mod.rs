@@ -34,8 +34,9 @@ pub enum StoreError {
     /// The backend could not be reached or did not answer in time.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// A token hash that is already stored. The caller mints a new token and tries again.
-    #[error("token hash already stored")]
+    /// A token hash that is already stored (the caller mints a new token and tries again),
+    /// or a client id that is taken.
+    #[error("already stored")]
     Conflict,
     /// The password checks are at capacity ([`crate::passwords`]): nothing was checked.
     #[error("too many password checks in progress")]
@@ -320,8 +321,14 @@ pub enum Notice {
         /// When the revocation was committed.
         at_ms: i64,
     },
-    /// The channel was down for a while and is back: revocations may have been missed, so
-    /// everything cached must be forgotten.
+    /// The run-time client `id` was created, changed or deleted: what is cached about it
+    /// must be read again.
+    Client {
+        /// The client id.
+        id: String,
+    },
+    /// The channel was down for a while and is back: revocations and client changes may have
+    /// been missed, so everything cached must be forgotten.
     Gap,
 }
 
@@ -374,14 +381,29 @@ pub trait Store: Send + Sync + 'static {
     /// A client created at run time.
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
 
-    /// Creates or replaces a client.
-    async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    /// Creates a client, if no client has its id: [`StoreError::Conflict`] when one has, and
+    /// nothing is written. A store shared by several instances tells them all
+    /// ([`Notice::Client`]).
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+
+    /// Replaces a client's settings if they are still `expected` (what the caller read):
+    /// `Ok(false)`, writing nothing, when the client is gone or was changed meanwhile. A
+    /// store shared by several instances tells them all ([`Notice::Client`]).
+    async fn replace_client(
+        &self,
+        client: &ClientRecord,
+        expected: &serde_json::Value,
+    ) -> Result<bool, StoreError>;
 
     /// Every client created at run time, by id.
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
 
-    /// Deletes a client. Returns whether it existed. Its tokens are revoked first.
+    /// Deletes a client. Returns whether it existed. Its tokens are revoked first. A store
+    /// shared by several instances tells them all ([`Notice::Client`]).
     async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError>;
+
+    /// Checks that the store answers, writing nothing (for readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
 
     /// Writes a new family, its authorization code (a token of kind [`TokenKind::Code`]) and
     /// what the code is bound to, in one transaction; [`StoreError::Conflict`] when the hash

@@ -99,7 +99,8 @@ const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// different schemas of one database do not hear each other; a channel name that would be
 /// longer than PostgreSQL's 63 bytes uses the first 32 hex digits of the schema's BLAKE3 hash
 /// instead of the schema). The payload is `"<family hex> <revoking instance's clock, ms since
-/// the epoch>"`.
+/// the epoch>"`. Creating, changing or deleting a run-time client sends `"client <id>"` on the
+/// same channel, in the statement that makes the change ([`Notice::Client`]).
 ///
 /// Each store keeps one connection outside the pool that `LISTEN`s on the channel, on a thread
 /// of its own (so it does not depend on the runtime that opened the store staying alive). It
@@ -368,7 +369,8 @@ struct Sql {
     keys: String,
     insert_key: String,
     client: String,
-    put_client: String,
+    create_client: String,
+    replace_client: String,
     list_clients: String,
     delete_client: String,
     issue_code: String,
@@ -472,14 +474,29 @@ impl Sql {
                 INSERT INTO {s}.server_keys (id, key, created_at) VALUES ($1, $2, $3)
                 ON CONFLICT (id) DO NOTHING"),
             client: q("SELECT id, settings::text, created_at FROM {s}.clients WHERE id = $1"),
-            put_client: q("
-                INSERT INTO {s}.clients (id, settings, created_at) VALUES ($1, $2::text::jsonb, $3)
-                ON CONFLICT (id) DO UPDATE
-                SET settings = excluded.settings, created_at = excluded.created_at"),
+            // Each client change notifies the channel (`$4`) in its own statement, so the
+            // notice is delivered exactly when the change commits.
+            create_client: q("
+                WITH c AS (
+                    INSERT INTO {s}.clients (id, settings, created_at)
+                    VALUES ($1, $2::text::jsonb, $3)
+                    ON CONFLICT (id) DO NOTHING
+                    RETURNING id
+                )
+                SELECT pg_notify($4, 'client ' || id) FROM c"),
+            replace_client: q("
+                WITH c AS (
+                    UPDATE {s}.clients SET settings = $2::text::jsonb
+                    WHERE id = $1 AND settings = $3::text::jsonb
+                    RETURNING id
+                )
+                SELECT pg_notify($4, 'client ' || id) FROM c"),
             list_clients: q(
                 "SELECT id, settings::text, created_at FROM {s}.clients ORDER BY id COLLATE \"C\"",
             ),
-            delete_client: q("DELETE FROM {s}.clients WHERE id = $1"),
+            delete_client: q("
+                WITH c AS (DELETE FROM {s}.clients WHERE id = $1 RETURNING id)
+                SELECT pg_notify($2, 'client ' || id) FROM c"),
             issue_code: q("
                 WITH f AS (
                     INSERT INTO {s}.families (id, client_id, user_id, grant_type, created_at)
@@ -1056,14 +1073,18 @@ impl Listener {
             }
             None => tracing::warn!(
                 channel = %self.channel,
-                "ignoring a revocation notice that is not \"<family hex> <ms>\""
+                "ignoring a notice that is not \"<family hex> <ms>\" or \"client <id>\""
             ),
         }
     }
 }
 
-/// Reads a notification's payload: `"<family hex> <ms>"`.
+/// Reads a notification's payload: `"<family hex> <ms>"` for a revocation, `"client <id>"`
+/// for a client change.
 fn parse_payload(payload: &str) -> Option<Notice> {
+    if let Some(id) = payload.strip_prefix("client ") {
+        return (!id.is_empty()).then(|| Notice::Client { id: id.into() });
+    }
     let (family, at) = payload.split_once(' ')?;
     Some(Notice::Revoked {
         family: FamilyId::from_hex(family)?,
@@ -1251,19 +1272,43 @@ impl PostgresStore {
         }
     }
 
-    async fn do_put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        const C: &str = "put_client";
+    async fn do_create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        const C: &str = "create_client";
         let settings = serde_json::to_string(&client.settings)
             .map_err(|e| StoreError::Backend(format!("postgres {C}: {e}")))?;
         let conn = self.conn(C).await?;
-        execute(
+        let created = query(
             &conn,
             C,
-            &self.sql.put_client,
-            &[&client.id, &settings, &client.created_at],
+            &self.sql.create_client,
+            &[&client.id, &settings, &client.created_at, &self.channel],
         )
         .await?;
+        if created.is_empty() {
+            return Err(StoreError::Conflict);
+        }
         Ok(())
+    }
+
+    async fn do_replace_client(
+        &self,
+        client: &ClientRecord,
+        expected: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        const C: &str = "replace_client";
+        let text = |v: &serde_json::Value| {
+            serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("postgres {C}: {e}")))
+        };
+        let (settings, expected) = (text(&client.settings)?, text(expected)?);
+        let conn = self.conn(C).await?;
+        let replaced = query(
+            &conn,
+            C,
+            &self.sql.replace_client,
+            &[&client.id, &settings, &expected, &self.channel],
+        )
+        .await?;
+        Ok(!replaced.is_empty())
     }
 
     async fn do_list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
@@ -1286,9 +1331,9 @@ impl PostgresStore {
             &[&now, &self.channel, &now_ms(), &id],
         )
         .await?;
-        let deleted = execute(&tx, C, &self.sql.delete_client, &[&id]).await?;
+        let deleted = query(&tx, C, &self.sql.delete_client, &[&id, &self.channel]).await?;
         tx.commit().await.ctx(C)?;
-        Ok(deleted > 0)
+        Ok(!deleted.is_empty())
     }
 
     async fn do_issue_code(
@@ -1507,8 +1552,26 @@ impl Store for PostgresStore {
         self.run("client", self.do_client(id)).await
     }
 
-    async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        self.run("put_client", self.do_put_client(client)).await
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        self.run("create_client", self.do_create_client(client))
+            .await
+    }
+
+    async fn replace_client(
+        &self,
+        client: &ClientRecord,
+        expected: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        self.run("replace_client", self.do_replace_client(client, expected))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run("ping", async {
+            let conn = self.conn("ping").await?;
+            query(&conn, "ping", "SELECT 1", &[]).await.map(drop)
+        })
+        .await
     }
 
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
@@ -1635,8 +1698,15 @@ mod tests {
                 at_ms: 1_700_000_000_123
             })
         );
+        assert_eq!(
+            parse_payload("client billing service"),
+            Some(Notice::Client {
+                id: "billing service".into()
+            })
+        );
         for junk in [
             "",
+            "client ",
             "abc",
             "abc 1",
             &format!("{} x", f.to_hex()),

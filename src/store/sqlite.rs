@@ -988,17 +988,36 @@ impl Inner {
         })
     }
 
-    fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+    fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         let settings = serde_json::to_string(&client.settings)
-            .map_err(|e| StoreError::Backend(format!("sqlite put_client: {e}")))?;
-        self.write("put_client", |conn| {
+            .map_err(|e| StoreError::Backend(format!("sqlite create_client: {e}")))?;
+        // A taken id fails on the primary key: `Conflict`.
+        self.write("create_client", |conn| {
             conn.prepare_cached(
-                "INSERT INTO clients (id, settings, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (id) DO UPDATE
-                 SET settings = excluded.settings, created_at = excluded.created_at",
+                "INSERT INTO clients (id, settings, created_at) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![client.id, settings, client.created_at])?;
             Ok(())
+        })
+    }
+
+    fn replace_client(
+        &self,
+        client: &ClientRecord,
+        expected: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let text = |v: &serde_json::Value| {
+            serde_json::to_string(v)
+                .map_err(|e| StoreError::Backend(format!("sqlite replace_client: {e}")))
+        };
+        let (settings, expected) = (text(&client.settings)?, text(expected)?);
+        // The settings are stored as `serde_json` wrote them, so the text compares as the
+        // value does.
+        self.write("replace_client", |conn| {
+            let n = conn
+                .prepare_cached("UPDATE clients SET settings = ?2 WHERE id = ?1 AND settings = ?3")?
+                .execute(params![client.id, settings, expected])?;
+            Ok(n > 0)
         })
     }
 
@@ -1110,9 +1129,28 @@ impl Store for SqliteStore {
         self.run(move |s| s.client(&id)).await
     }
 
-    async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         let client = client.clone();
-        self.run(move |s| s.put_client(&client)).await
+        self.run(move |s| s.create_client(&client)).await
+    }
+
+    async fn replace_client(
+        &self,
+        client: &ClientRecord,
+        expected: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let (client, expected) = (client.clone(), expected.clone());
+        self.run(move |s| s.replace_client(&client, &expected))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|s| {
+            s.read("ping", |conn| {
+                Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)
+            })
+        })
+        .await
     }
 
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {

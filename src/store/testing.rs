@@ -142,9 +142,21 @@ impl<S: Store> Store for TestStore<S> {
         self.check()?;
         self.inner.client(id).await
     }
-    async fn put_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         self.check()?;
-        self.inner.put_client(client).await
+        self.inner.create_client(client).await
+    }
+    async fn replace_client(
+        &self,
+        client: &ClientRecord,
+        expected: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.replace_client(client, expected).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.ping().await
     }
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         self.check()?;

@@ -6,6 +6,10 @@
 //! argon2 check is remembered briefly so the token endpoint does not burn CPU per request.
 //! An unknown client and a wrong secret take the same path to the same answer.
 
+pub mod admin;
+
+pub use admin::{ClientAdmin, ClientAdminError, ClientSource, ClientView};
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -320,6 +324,9 @@ pub struct ClientRegistry {
     configured: HashMap<Arc<str>, Arc<Client>>,
     store: Arc<dyn Store>,
     stored: moka::future::Cache<Arc<str>, Option<Arc<Client>>>,
+    /// Bumped by every [`ClientRegistry::forget`], after its invalidation: a store read that
+    /// began before it may have seen the old client, and is not kept.
+    changes: std::sync::atomic::AtomicU64,
     failures: moka::sync::Cache<(Arc<str>, Option<IpAddr>), Arc<AtomicU32>>,
     failure_limit: u32,
     failure_window: Duration,
@@ -365,6 +372,7 @@ impl ClientRegistry {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(5))
                 .build(),
+            changes: Default::default(),
             failures: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(limits.auth_failure_window)
@@ -381,7 +389,9 @@ impl ClientRegistry {
         }
         let store = self.store.clone();
         let key: Arc<str> = id.into();
-        self.stored
+        let changes = self.changes.load(Ordering::Acquire);
+        let found = self
+            .stored
             .try_get_with(key.clone(), async move {
                 let Some(rec) = store.client(&key).await? else {
                     return Ok(None);
@@ -393,12 +403,26 @@ impl ClientRegistry {
                     .map_err(|(k, r)| StoreError::Backend(format!("stored client {k}: {r}")))
             })
             .await
-            .map_err(|e: Arc<StoreError>| StoreError::Backend(e.to_string()))
+            .map_err(|e: Arc<StoreError>| StoreError::Backend(e.to_string()));
+        // A change landed while this was read: what was read may be the old client, so it
+        // answers this lookup only.
+        if self.changes.load(Ordering::Acquire) != changes {
+            self.stored.invalidate(id).await;
+        }
+        found
     }
 
-    /// Forgets what is cached about a run-time client (after the admin API changed it).
+    /// Forgets what is cached about a run-time client (after it was created, changed or
+    /// deleted, here or on another instance).
     pub async fn forget(&self, id: &str) {
         self.stored.invalidate(id).await;
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+
+    /// Forgets every cached run-time client (after a gap in the store's notices).
+    pub fn forget_all(&self) {
+        self.stored.invalidate_all();
+        self.changes.fetch_add(1, Ordering::Release);
     }
 
     /// True while `id` from `peer` has failed too often; the caller answers 429.
