@@ -556,3 +556,25 @@ async fn two_creations_of_one_id_on_two_instances_have_one_winner() {
         }
     }
 }
+
+/// `/readyz` asks the store a question and writes nothing: with the stored MAC keys gone from
+/// under it, a probe does not put a new one in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_probes_write_nothing() {
+    let schema = Schema::new();
+    let echo = Echo::start("echo").await;
+    let a = instance(&schema, &echo).await;
+    let keys = format!("SELECT count(*) FROM {}.server_keys", schema.0);
+    assert_ne!(
+        psql(&keys).trim(),
+        "0",
+        "the instance made its key at start"
+    );
+    psql(&format!("DELETE FROM {}.server_keys", schema.0));
+    let url = format!("http://{}/readyz", a.setup.admin);
+    for _ in 0..3 {
+        let r = a.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(psql(&keys).trim(), "0", "a readiness probe wrote a key");
+}
