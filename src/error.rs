@@ -95,6 +95,9 @@ pub struct OAuthError {
     pub challenge: Option<Challenge>,
     /// Seconds for `Retry-After` (429, 503).
     pub retry_after: Option<u32>,
+    /// Why client authentication failed, for the metrics, where the code alone does not
+    /// tell: set where the error is made.
+    pub failure: Option<crate::metrics::AuthFailure>,
 }
 
 impl OAuthError {
@@ -106,6 +109,7 @@ impl OAuthError {
             status: None,
             challenge: None,
             retry_after: None,
+            failure: None,
         }
     }
 
@@ -157,6 +161,12 @@ impl OAuthError {
                 "too many password checks in progress; retry later",
             )
         }
+    }
+
+    /// Records why client authentication failed (see [`OAuthError::failure`]).
+    pub fn with_failure(mut self, failure: crate::metrics::AuthFailure) -> Self {
+        self.failure = Some(failure);
+        self
     }
 
     /// Sets the status.

@@ -151,15 +151,14 @@ impl Metrics {
 }
 
 impl AuthFailure {
-    /// The reason behind an OAuth error answer.
+    /// The reason behind a failed client authentication: the one its error carries, else
+    /// the one its code stands for.
     pub(crate) fn of(e: &crate::error::OAuthError) -> AuthFailure {
         use crate::error::ErrorCode;
-        match e.code {
-            _ if e.status() == http::StatusCode::TOO_MANY_REQUESTS => AuthFailure::Throttled,
+        e.failure.unwrap_or(match e.code {
             ErrorCode::TemporarilyUnavailable => AuthFailure::StoreUnavailable,
             ErrorCode::InvalidRequest => AuthFailure::Malformed,
-            _ if e.description == "client authentication is required" => AuthFailure::Missing,
             _ => AuthFailure::BadClientCredentials,
-        }
+        })
     }
 }

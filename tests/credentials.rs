@@ -691,6 +691,28 @@ async fn repeated_wrong_secrets_are_throttled_per_client() {
     )
     .await;
     r.assert_token();
+
+    // No credentials at all: refused as missing.
+    post_form(&s, TOKEN, &[], CC)
+        .await
+        .assert_error(401, "invalid_client");
+    // Each failure was counted under its reason: the reason travels with the error.
+    let failures: Vec<(&str, u64)> = s
+        .edge
+        .metrics()
+        .auth_failures()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| (r.as_str(), n))
+        .collect();
+    assert_eq!(
+        failures,
+        vec![
+            ("missing", 1),
+            ("bad_client_credentials", 4),
+            ("throttled", 2)
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ pub mod admin;
 
 pub use admin::{ClientAdmin, ClientAdminError, ClientSource, ClientView};
 
+use crate::metrics::AuthFailure;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -440,6 +442,7 @@ impl ClientRegistry {
 
     fn too_many(&self) -> OAuthError {
         OAuthError::invalid_client("too many failed attempts; retry later")
+            .with_failure(AuthFailure::Throttled)
             .with_status(http::StatusCode::TOO_MANY_REQUESTS)
             .with_retry_after(self.failure_window.as_secs().max(1) as u32)
     }
@@ -456,7 +459,9 @@ impl ClientRegistry {
         let challenge = presented.challenge(allowed);
         let fail = |d: &'static str| OAuthError::invalid_client(d).with_challenge(challenge);
         match presented {
-            Presented::Nothing => Err(fail("client authentication is required")),
+            Presented::Nothing => {
+                Err(fail("client authentication is required").with_failure(AuthFailure::Missing))
+            }
             Presented::Bearer { .. } => Err(fail(AUTH_FAILED)),
             Presented::PublicId { id, .. } => {
                 if self.throttled(id, peer) {
