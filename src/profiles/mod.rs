@@ -64,6 +64,75 @@ impl EndpointKind {
     }
 }
 
+/// How the authorization flow (`/authorize`) speaks in a profile: how it refuses a request
+/// and how an error goes back to the client. Carried through the flow's pages with the
+/// request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AuthorizeDialect {
+    /// RFC 6749 4.1.2.1 (and RFC 9207's `iss`).
+    Rfc,
+    /// NPR One: errors before the redirect are JSON; after it, `error` and `message`, a denial
+    /// being `error=denied`.
+    Npr,
+}
+
+impl AuthorizeDialect {
+    /// Whether a request refused before its client and `redirect_uri` are known good is
+    /// answered as JSON (NPR: "this endpoint will return the errors encoded as JSON objects
+    /// (along with the corresponding HTTP status code – usually 400)") rather than a page.
+    pub fn refuses_as_json(self) -> bool {
+        self == AuthorizeDialect::Npr
+    }
+
+    /// The refusal of a `redirect_uri` the client does not have. NPR answers it as bad client
+    /// credentials (401).
+    pub fn unregistered_redirect(self) -> OAuthError {
+        match self {
+            AuthorizeDialect::Npr => {
+                OAuthError::invalid_client("redirect_uri does not match the client's")
+            }
+            AuthorizeDialect::Rfc => {
+                OAuthError::invalid_request("redirect_uri is not registered for this client")
+            }
+        }
+    }
+
+    /// The query parameters that carry `e` back to the client: `error`,
+    /// `error_description`, `state`, `iss`; in NPR's words `error`, `message`, `state`.
+    pub fn error_query<'a>(
+        self,
+        e: &'a OAuthError,
+        state: Option<&'a str>,
+        issuer: Option<&'a str>,
+    ) -> Vec<(&'static str, &'a str)> {
+        let mut q = Vec::with_capacity(4);
+        match self {
+            AuthorizeDialect::Npr if e.code == crate::error::ErrorCode::AccessDenied => {
+                q.push(("error", "denied"));
+                q.push((
+                    "message",
+                    "The user has denied the login and access request",
+                ));
+            }
+            AuthorizeDialect::Npr => {
+                q.push(("error", e.code.as_str()));
+                q.push(("message", &*e.description));
+            }
+            AuthorizeDialect::Rfc => {
+                q.push(("error", e.code.as_str()));
+                q.push(("error_description", &*e.description));
+            }
+        }
+        if let Some(s) = state {
+            q.push(("state", s));
+        }
+        if let (AuthorizeDialect::Rfc, Some(iss)) = (self, issuer) {
+            q.push(("iss", iss));
+        }
+        q
+    }
+}
+
 /// A mounted profile.
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -133,6 +202,14 @@ impl Profile {
         match self.kind {
             ProfileKind::Kustvakt => "token_type",
             _ => "token_type_hint",
+        }
+    }
+
+    /// How the profile's authorization pages speak.
+    pub fn authorize_dialect(&self) -> AuthorizeDialect {
+        match self.kind {
+            ProfileKind::Npr => AuthorizeDialect::Npr,
+            _ => AuthorizeDialect::Rfc,
         }
     }
 
