@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::rules::{check_code, poll_step, rotation_step, RotationStep};
 use super::{
     ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, DeviceTokens, NewDeviceGrant,
     NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
@@ -139,32 +140,23 @@ impl Store for MemoryStore {
         new: &[NewToken],
     ) -> Result<Rotation, StoreError> {
         let mut s = self.state();
-        let Some(rec) = s.tokens.get(old).and_then(|t| s.record(t)) else {
-            return Ok(Rotation::NotFound);
-        };
-        if rec.kind != kind {
-            return Ok(Rotation::NotFound);
-        }
-        if rec.client_id != client_id {
-            return Ok(Rotation::WrongClient);
-        }
-        if rec.revoked {
-            return Ok(Rotation::Dead);
-        }
-        if rec.consumed_at.is_some() {
-            if let Some(f) = s.families.get_mut(&rec.family) {
-                f.revoked = true;
+        let rec = s.tokens.get(old).and_then(|t| s.record(t));
+        match rotation_step(rec, kind, client_id, now) {
+            RotationStep::Answer(r) => Ok(r),
+            RotationStep::RevokeFamily(family) => {
+                if let Some(f) = s.families.get_mut(&family) {
+                    f.revoked = true;
+                }
+                Ok(Rotation::Replayed(family))
             }
-            return Ok(Rotation::Replayed(rec.family));
+            RotationStep::Consume(rec) => {
+                s.insert(new)?;
+                if let Some(t) = s.tokens.get_mut(old) {
+                    t.consumed_at = Some(now);
+                }
+                Ok(Rotation::Rotated(rec))
+            }
         }
-        if !rec.is_live(now) {
-            return Ok(Rotation::Dead);
-        }
-        s.insert(new)?;
-        if let Some(t) = s.tokens.get_mut(old) {
-            t.consumed_at = Some(now);
-        }
-        Ok(Rotation::Rotated(rec))
     }
 
     async fn revoke_family(&self, family: &FamilyId, _now: UnixTime) -> Result<(), StoreError> {
@@ -390,57 +382,5 @@ impl Store for MemoryStore {
         }
         s.devices.insert(*device_hash, next);
         Ok(outcome)
-    }
-}
-
-/// Refuses an [`Store::issue_code`] call whose code is not a code of `family`: a bug in the
-/// caller, which would otherwise store a binding no redemption looks for.
-pub(super) fn check_code(family: &NewFamily, code: &NewToken) -> Result<(), StoreError> {
-    if code.kind != TokenKind::Code || code.family != family.id {
-        return Err(StoreError::Backend(
-            "issue_code: the token must be a code of the family written with it".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// One poll of the device grant `g` by `client_id`, as [`Store::poll_device_grant`] specifies.
-/// Changes `g` to the state the poll leaves it in (`NotFound` and `Expired` leave it as it
-/// is) and returns the outcome; `Approved` holds the grant as the poll found it. Every backend
-/// decides with this function, inside its own atomic step, so that they agree.
-pub(super) fn poll_step(
-    g: &mut DeviceGrant,
-    client_id: &str,
-    now_ms: i64,
-    grace_ms: i64,
-) -> DevicePoll {
-    if g.grant.client_id != client_id {
-        return DevicePoll::NotFound;
-    }
-    if now_ms >= g.grant.expires_at.saturating_mul(1000) {
-        return DevicePoll::Expired;
-    }
-    let previous = g.last_poll_ms;
-    let too_soon = previous.is_some_and(|last| {
-        let allowed = (i64::from(g.interval) * 1000).saturating_sub(grace_ms);
-        now_ms.saturating_sub(last) < allowed
-    });
-    g.last_poll_ms = Some(now_ms);
-    if too_soon {
-        g.interval = g.interval.saturating_add(5);
-        return DevicePoll::SlowDown;
-    }
-    match g.status {
-        DeviceStatus::Pending => DevicePoll::Pending,
-        DeviceStatus::Denied => DevicePoll::Denied,
-        DeviceStatus::Redeemed => DevicePoll::Redeemed,
-        DeviceStatus::Approved => {
-            let found = DeviceGrant {
-                last_poll_ms: previous,
-                ..g.clone()
-            };
-            g.status = DeviceStatus::Redeemed;
-            DevicePoll::Approved(found)
-        }
     }
 }

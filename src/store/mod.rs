@@ -10,8 +10,10 @@
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rules;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 pub use memory::MemoryStore;

@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
-use super::memory::{check_code, poll_step};
+use super::rules::{check_code, poll_step, rotation_step, RotationStep};
 use super::{
     ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, DeviceTokens, NewDeviceGrant,
     NewFamily, NewToken, Notice, Rotation, Store, StoreError, TokenRecord, UnixTime,
@@ -1134,38 +1134,31 @@ impl PostgresStore {
         {
             return Ok(Rotation::NotFound);
         }
-        let Some(row) = query_opt(&tx, C, &self.sql.find, &[&old_hash]).await? else {
-            return Ok(Rotation::NotFound);
+        let rec = match query_opt(&tx, C, &self.sql.find, &[&old_hash]).await? {
+            Some(row) => Some(record(&row)?),
+            None => None,
         };
-        let rec = record(&row)?;
-        if rec.kind != kind {
-            return Ok(Rotation::NotFound);
+        match rotation_step(rec, kind, client_id, now) {
+            RotationStep::Answer(r) => Ok(r),
+            RotationStep::RevokeFamily(family) => {
+                query(
+                    &tx,
+                    C,
+                    &self.sql.revoke_one,
+                    &[&now, &&family.0[..], &self.channel, &now_ms()],
+                )
+                .await?;
+                tx.commit().await.ctx(C)?;
+                Ok(Rotation::Replayed(family))
+            }
+            RotationStep::Consume(rec) => {
+                let mut params: Vec<&(dyn ToSql + Sync)> = arrays.params().to_vec();
+                params.extend_from_slice(&[&now, &old_hash]);
+                execute(&tx, C, &self.sql.consume, &params).await?;
+                tx.commit().await.ctx(C)?;
+                Ok(Rotation::Rotated(rec))
+            }
         }
-        if rec.client_id != client_id {
-            return Ok(Rotation::WrongClient);
-        }
-        if rec.revoked {
-            return Ok(Rotation::Dead);
-        }
-        if rec.consumed_at.is_some() {
-            query(
-                &tx,
-                C,
-                &self.sql.revoke_one,
-                &[&now, &&rec.family.0[..], &self.channel, &now_ms()],
-            )
-            .await?;
-            tx.commit().await.ctx(C)?;
-            return Ok(Rotation::Replayed(rec.family));
-        }
-        if !rec.is_live(now) {
-            return Ok(Rotation::Dead);
-        }
-        let mut params: Vec<&(dyn ToSql + Sync)> = arrays.params().to_vec();
-        params.extend_from_slice(&[&now, &old_hash]);
-        execute(&tx, C, &self.sql.consume, &params).await?;
-        tx.commit().await.ctx(C)?;
-        Ok(Rotation::Rotated(rec))
     }
 
     async fn do_revoke_family(&self, family: &FamilyId, now: UnixTime) -> Result<(), StoreError> {

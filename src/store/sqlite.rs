@@ -16,7 +16,7 @@ use rusqlite::{
     ffi, params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior,
 };
 
-use super::memory::{check_code, poll_step};
+use super::rules::{check_code, poll_step, rotation_step, RotationStep};
 use super::{
     ClientRecord, CodeBinding, DeviceGrant, DevicePoll, DeviceStatus, DeviceTokens, NewDeviceGrant,
     NewFamily, NewToken, Rotation, Store, StoreError, TokenRecord, UnixTime,
@@ -840,31 +840,21 @@ impl Inner {
             // IMMEDIATE takes the write lock before reading, so the checks below and the
             // write that follows them are one step for every connection and process.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(rec) = find_record(&tx, old)? else {
-                return Ok(Rotation::NotFound);
-            };
-            if rec.kind != kind {
-                return Ok(Rotation::NotFound);
+            match rotation_step(find_record(&tx, old)?, kind, client_id, now) {
+                RotationStep::Answer(r) => Ok(r),
+                RotationStep::RevokeFamily(family) => {
+                    revoke(&tx, &family, now)?;
+                    tx.commit()?;
+                    Ok(Rotation::Replayed(family))
+                }
+                RotationStep::Consume(rec) => {
+                    tx.prepare_cached("UPDATE tokens SET consumed_at = ?1 WHERE hash = ?2")?
+                        .execute(params![now, &old.0[..]])?;
+                    insert_tokens(&tx, new)?;
+                    tx.commit()?;
+                    Ok(Rotation::Rotated(rec))
+                }
             }
-            if rec.client_id != client_id {
-                return Ok(Rotation::WrongClient);
-            }
-            if rec.revoked {
-                return Ok(Rotation::Dead);
-            }
-            if rec.consumed_at.is_some() {
-                revoke(&tx, &rec.family, now)?;
-                tx.commit()?;
-                return Ok(Rotation::Replayed(rec.family));
-            }
-            if !rec.is_live(now) {
-                return Ok(Rotation::Dead);
-            }
-            tx.prepare_cached("UPDATE tokens SET consumed_at = ?1 WHERE hash = ?2")?
-                .execute(params![now, &old.0[..]])?;
-            insert_tokens(&tx, new)?;
-            tx.commit()?;
-            Ok(Rotation::Rotated(rec))
         })
     }
 
