@@ -14,7 +14,7 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri
 use crate::cache::CachedToken;
 use crate::config::{AuthMethod, Config, Require};
 use crate::credentials::IBM_CLIENT_SECRET;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::error::{ErrorCode, OAuthError};
 use crate::metrics::AuthFailure;
 use crate::params::Params;
@@ -157,7 +157,7 @@ impl RouteTable {
 }
 
 pub(crate) async fn admit(
-    edge: &Edge,
+    edge: &Core,
     route: &Route,
     head: &http::request::Parts,
     peer: Option<IpAddr>,
@@ -183,7 +183,7 @@ pub(crate) async fn admit(
     };
     match result {
         Ok(mut identity) => {
-            if edge.inner.any_quota {
+            if edge.any_quota {
                 match quota(edge, &identity).await {
                     Ok(rate) => identity.rate = rate,
                     Err(resp) => {
@@ -235,7 +235,7 @@ fn well_formed(token: &[u8]) -> bool {
 /// A refusal, with the reason to count when it was not counted already.
 type Refusal = (Option<AuthFailure>, Response<Bytes>);
 
-async fn bearer(edge: &Edge, route: &Route, headers: &HeaderMap) -> Result<Identity, Refusal> {
+async fn bearer(edge: &Core, route: &Route, headers: &HeaderMap) -> Result<Identity, Refusal> {
     let malformed = || {
         (
             Some(AuthFailure::Malformed),
@@ -288,22 +288,22 @@ fn bearer_identity(route: &Route, t: &CachedToken) -> Result<Identity, Refusal> 
 }
 
 /// A refusal as an answer, counted by its reason.
-fn refused(edge: &Edge, (reason, resp): Refusal) -> Admission {
+fn refused(edge: &Core, (reason, resp): Refusal) -> Admission {
     if let Some(r) = reason {
         edge.metrics().auth_failed(r);
     }
     Admission::Deny(resp)
 }
 
-/// [`admit`] for what needs no wait (see [`Edge::admit_now`]); `None` for the rest.
+/// [`admit`] for what needs no wait (see [`Core::admit_now`](crate::engine::Core::admit_now)); `None` for the rest.
 pub(crate) fn admit_now(
-    edge: &Edge,
+    edge: &Core,
     route: &Route,
     head: &http::request::Parts,
 ) -> Option<Admission> {
     match route.require {
         Require::None => return Some(Admission::Allow(None)),
-        Require::Bearer if !edge.inner.any_quota => {}
+        Require::Bearer if !edge.any_quota => {}
         _ => return None,
     }
     let token = match bearer_value(&head.headers) {
@@ -320,7 +320,7 @@ pub(crate) fn admit_now(
 
 /// Counts the request against its client's quota, if the client has one.
 async fn quota(
-    edge: &Edge,
+    edge: &Core,
     identity: &Identity,
 ) -> Result<Option<crate::quota::RateStatus>, Response<Bytes>> {
     let Ok(Some(client)) = edge.clients().get(&identity.client_id).await else {
@@ -330,7 +330,7 @@ async fn quota(
         return Ok(None);
     };
     let now_ms = crate::unix_now_ms();
-    match edge.inner.quotas.hit(&client.id, q, now_ms) {
+    match edge.quotas.hit(&client.id, q, now_ms) {
         Ok(status) => Ok(Some(status)),
         Err(status) => Err(status.too_many()),
     }
@@ -355,7 +355,7 @@ fn invalid_token() -> Response<Bytes> {
 }
 
 async fn client(
-    edge: &Edge,
+    edge: &Core,
     route: &Route,
     head: &http::request::Parts,
     peer: Option<IpAddr>,
@@ -470,7 +470,7 @@ pub struct Forwarding {
     /// and the client-secret header.
     pub remove: Vec<HeaderName>,
     /// The identity headers to set, replacing whatever is there, in the order of
-    /// [`Edge::identity_headers`](crate::Edge::identity_headers): the client id, the user, the
+    /// [`Core::identity_headers`](crate::engine::Core::identity_headers): the client id, the user, the
     /// scopes. `None` where there is nothing to set.
     pub identity: [Option<HeaderValue>; 3],
     /// The new request URI, when the query carried a client secret.
@@ -489,7 +489,7 @@ impl Forwarding {
     }
 
     /// Applies the plan to an `http` header map and URI; `names` are
-    /// [`Edge::identity_headers`](crate::Edge::identity_headers).
+    /// [`Core::identity_headers`](crate::engine::Core::identity_headers).
     pub fn apply(self, names: &[HeaderName; 3], headers: &mut HeaderMap, uri: &mut Uri) {
         for name in self.removals() {
             headers.remove(name);

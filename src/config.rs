@@ -271,7 +271,7 @@ impl Default for DeviceConfig {
 }
 
 /// Maintenance mode (NPR One documents it: 503 with `Retry-After`). Also switched at run time
-/// with [`crate::Edge::set_maintenance`] (the gateway's admin API).
+/// with [`Edge::set_maintenance`](crate::engine::Core::set_maintenance) (the gateway's admin API).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MaintenanceConfig {

@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod edge;
 mod endpoints;
+pub mod engine;
 pub mod error;
 pub mod files;
 pub mod grants;

@@ -223,7 +223,7 @@ pub(super) fn sign_in_form(
 
 /// Issues a code for `user` and sends the browser back to the client with it.
 pub(super) async fn answer_with_code(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     request: &AuthzRequest,
     user: &str,
@@ -252,7 +252,7 @@ pub(super) async fn answer_with_code(
 }
 
 pub(super) async fn issue_code(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     request: &AuthzRequest,
     user: &str,
@@ -298,7 +298,7 @@ pub(super) async fn issue_code(
 
 /// Checks an authorization request (RFC 6749 4.1.1, RFC 7636 4.3).
 pub(super) async fn validate(
-    edge: &Edge,
+    edge: &Core,
     params: &crate::params::Params,
     dialect: AuthorizeDialect,
 ) -> Result<AuthzRequest, Refusal> {
@@ -372,7 +372,7 @@ pub(super) async fn validate(
 }
 
 /// The request's client, still registered with the same redirect URI.
-pub(super) async fn client_of(edge: &Edge, request: &AuthzRequest) -> Result<Arc<Client>, Refusal> {
+pub(super) async fn client_of(edge: &Core, request: &AuthzRequest) -> Result<Arc<Client>, Refusal> {
     let client = edge
         .clients()
         .get(&request.client_id)
@@ -386,7 +386,7 @@ pub(super) async fn client_of(edge: &Edge, request: &AuthzRequest) -> Result<Arc
     Ok(client)
 }
 
-pub(super) fn refuse(edge: &Edge, dialect: AuthorizeDialect, refusal: Refusal) -> Response<Bytes> {
+pub(super) fn refuse(edge: &Core, dialect: AuthorizeDialect, refusal: Refusal) -> Response<Bytes> {
     match refusal {
         Refusal::Page(e) if dialect.refuses_as_json() => crate::profiles::npr_error(&e),
         Refusal::Page(e) => error_page(&e),
@@ -402,7 +402,7 @@ pub(super) fn refuse(edge: &Edge, dialect: AuthorizeDialect, refusal: Refusal) -
 }
 
 pub(super) fn error_redirect(
-    edge: &Edge,
+    edge: &Core,
     dialect: AuthorizeDialect,
     status: StatusCode,
     target: &str,
@@ -415,7 +415,7 @@ pub(super) fn error_redirect(
 /// Where an error goes back to the client, in the profile's dialect
 /// ([`AuthorizeDialect::error_query`]).
 pub(super) fn error_url(
-    edge: &Edge,
+    edge: &Core,
     dialect: AuthorizeDialect,
     target: &str,
     state: Option<&str>,

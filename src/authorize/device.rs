@@ -176,7 +176,7 @@ pub(super) async fn device_code_step(
     }
 }
 
-pub(super) fn count_wrong(edge: &Edge, peer: IpAddr) {
+pub(super) fn count_wrong(edge: &Core, peer: IpAddr) {
     edge.pages()
         .wrong_codes
         .get_with(peer, || Arc::new(AtomicU32::new(0)))

@@ -1,9 +1,9 @@
 //! The browser hand-off to a login app of the deployment's own: the challenge it is sent
-//! with, and how the app settles it ([`Edge::accept_login`], [`Edge::reject_login`]).
+//! with, and how the app settles it ([`Core::accept_login`](crate::engine::Core::accept_login), [`Core::reject_login`](crate::engine::Core::reject_login)).
 
 use super::*;
 
-impl Edge {
+impl Core {
     /// Accepts a login challenge the edge sent to `authorization.login_url`: `user` has signed
     /// in. Returns the URL to send the browser to, which continues the flow (consent, then the
     /// client). Fails for a challenge that is forged or has expired.
@@ -64,7 +64,7 @@ impl Edge {
 
     /// A page's URL: absolute when the issuer is configured.
     pub(super) fn page_url(&self, kind: crate::profiles::EndpointKind) -> Option<String> {
-        let path = self.inner.profiles.iter().find_map(|p| p.path_of(kind))?;
+        let path = self.profiles.iter().find_map(|p| p.path_of(kind))?;
         Some(format!(
             "{}{path}",
             self.config().issuer.as_deref().unwrap_or("")
@@ -72,6 +72,6 @@ impl Edge {
     }
 
     pub(crate) fn pages(&self) -> &Pages {
-        &self.inner.pages
+        &self.pages
     }
 }

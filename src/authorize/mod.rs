@@ -3,8 +3,8 @@
 //!
 //! Sign-in is either the built-in page, backed by the [`UserDirectory`](crate::users), or a
 //! hand-off to an existing login app (`authorization.login_url`): the edge redirects there with
-//! a `login_challenge`, and the app settles it with [`Edge::accept_login`] or
-//! [`Edge::reject_login`] (the gateway's admin API calls these), Hydra's pattern. The
+//! a `login_challenge`, and the app settles it with [`Core::accept_login`](crate::engine::Core::accept_login) or
+//! [`Core::reject_login`](crate::engine::Core::reject_login) (the gateway's admin API calls these), Hydra's pattern. The
 //! challenge, and so the verifier that brings the browser back, is bound to the browser that
 //! was sent: a keyed hash of its `oauth_edge_login` cookie (`SameSite=Lax`) is sealed into it.
 //!
@@ -51,8 +51,8 @@ use http::{header, HeaderValue, Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::clients::Client;
-use crate::edge::Edge;
 use crate::endpoints::Request;
+use crate::engine::Core;
 use crate::error::{ErrorCode, OAuthError};
 use crate::pages;
 use crate::passwords::SignIn;
@@ -106,7 +106,7 @@ fn per_minute() -> moka::sync::Cache<IpAddr, Arc<AtomicU32>> {
 /// Checks the form's username and password through the sign-in throttle.
 async fn check_password(req: &Request<'_>, username: &str) -> Result<SignIn, StoreError> {
     let password = Secret::new(req.params.get("password").unwrap_or("").to_string());
-    let inner = &req.edge.inner;
+    let inner = &req.edge;
     inner
         .sign_ins
         .check(

@@ -28,7 +28,7 @@ impl Out {
                 .as_deref()
                 .is_some_and(|i| i.starts_with("https://"))
                 || req.head.uri.scheme_str() == Some("https")
-                || req.head.extensions.get::<crate::edge::Tls>().is_some()
+                || req.head.extensions.get::<crate::engine::Tls>().is_some()
         });
         let path = if req.profile.base.is_empty() {
             "/".to_string()
@@ -49,7 +49,7 @@ impl Out {
     }
 
     /// The form token for this browser, minting its CSRF cookie if it has none.
-    pub(super) fn csrf_token(&mut self, edge: &Edge) -> String {
+    pub(super) fn csrf_token(&mut self, edge: &Core) -> String {
         let value = match (&self.csrf_cookie, &self.new_csrf) {
             (Some(c), _) if !c.is_empty() => c.clone(),
             (_, Some(n)) => n.clone(),
@@ -68,7 +68,7 @@ impl Out {
     /// both come back.
     pub(super) fn hand_off(
         &mut self,
-        edge: &Edge,
+        edge: &Core,
         url: &str,
         pending: Pending,
         status: StatusCode,
@@ -89,7 +89,7 @@ impl Out {
 
     /// The way back from the login app: what `verifier` settles and for which user, if it is
     /// genuine, unexpired and made for this very browser.
-    pub(super) fn come_back(&self, edge: &Edge, verifier: &str) -> Option<(Pending, String)> {
+    pub(super) fn come_back(&self, edge: &Core, verifier: &str) -> Option<(Pending, String)> {
         let sealer = &edge.pages().sealer;
         let Verified { challenge, user } = sealer.open::<Verified>("verifier", verifier)?;
         sealer
@@ -129,7 +129,7 @@ impl Out {
             return None;
         }
         if let Some(tag) = &s.s {
-            match req.edge.inner.users.stamp(&s.u).await {
+            match req.edge.users.stamp(&s.u).await {
                 Ok(Some(stamp)) if pages.sealer.stamp_ok(&stamp, tag) => {}
                 Ok(_) => return None,
                 Err(e) => {
@@ -147,8 +147,8 @@ impl Out {
 
     /// Remembers `user` in this browser, bound to the directory's stamp of them. When the
     /// directory cannot answer, the sign-in counts for this request only.
-    pub(super) async fn sign_in_as(&mut self, edge: &Edge, user: &str) {
-        let stamp = match edge.inner.users.stamp(user).await {
+    pub(super) async fn sign_in_as(&mut self, edge: &Core, user: &str) {
+        let stamp = match edge.users.stamp(user).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "user directory unavailable; sign-in not remembered");
@@ -230,7 +230,7 @@ pub(super) fn same_origin(req: &Request<'_>) -> bool {
     }
 }
 
-pub(super) fn request_ttl(edge: &Edge) -> u64 {
+pub(super) fn request_ttl(edge: &Core) -> u64 {
     edge.config().authorization.request_ttl.as_secs()
 }
 

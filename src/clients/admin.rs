@@ -1,5 +1,5 @@
 //! Managing the clients kept in the store: what `oauth-edge client …`, the gateway's admin API
-//! and layer users call, through [`Edge::client_admin`].
+//! and layer users call, through [`Core::client_admin`](crate::engine::Core::client_admin).
 //!
 //! The store decides every race. A creation is an insert-if-absent, so of two concurrent
 //! creations of one id, on one instance or on several sharing a store, exactly one succeeds and
@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{validate_client, SecretHash};
 use crate::config::{AuthMethod, ClientConfig, RateLimitConfig};
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::secret::Secret;
 use crate::store::{ClientRecord, StoreError, UnixTime};
 
@@ -119,11 +119,11 @@ const DECLARED: &str = "this client is declared in the config file; change it th
 /// The client operations of one edge: see the module documentation.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAdmin<'e> {
-    edge: &'e Edge,
+    edge: &'e Core,
 }
 
 impl<'e> ClientAdmin<'e> {
-    pub(crate) fn new(edge: &'e Edge) -> Self {
+    pub(crate) fn new(edge: &'e Core) -> Self {
         ClientAdmin { edge }
     }
 

@@ -84,7 +84,7 @@ fn verification_uri(req: &Request<'_>) -> String {
     // The profile's own page, else the first mounted profile that has one (NPR's device
     // endpoint has no page of its own).
     let path = std::iter::once(req.profile)
-        .chain(req.edge.inner.profiles.iter())
+        .chain(req.edge.profiles.iter())
         .find_map(|p| p.path_of(EndpointKind::DeviceVerification))
         .unwrap_or_else(|| "/oauth2/device".into());
     format!("{}{path}", super::issuer(req.edge, req.head))

@@ -78,7 +78,7 @@ mod tests {
     use http::request::Parts;
     use serde_json::Value;
 
-    use crate::edge::{Edge, Target};
+    use crate::engine::{Core, Target};
     use crate::Config;
 
     const CONFIG: &str = r#"
@@ -105,7 +105,7 @@ password = "p"
             .0
     }
 
-    async fn call(edge: &Edge, path: &str, body: String) -> Value {
+    async fn call(edge: &Core, path: &str, body: String) -> Value {
         let head = head(path);
         let Target::Endpoint(ep) = edge.classify(&head) else {
             panic!("{path} is not an endpoint")
@@ -117,7 +117,9 @@ password = "p"
 
     #[tokio::test]
     async fn a_rotated_away_refresh_token_is_inactive_even_when_cached() {
-        let edge = Edge::new(Config::from_toml(CONFIG).unwrap()).await.unwrap();
+        let edge = crate::Edge::new(Config::from_toml(CONFIG).unwrap())
+            .await
+            .unwrap();
         let t = call(
             &edge,
             "/oauth2/token",

@@ -6,18 +6,17 @@ use http::{header, Response};
 use serde_json::json;
 
 use crate::config::ProfileKind;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::profiles::{EndpointKind, Profile};
 use crate::scope::Scopes;
 
-pub(crate) fn metadata(edge: &Edge, _profile: &Profile, head: &Parts) -> Response<Bytes> {
+pub(crate) fn metadata(edge: &Core, _profile: &Profile, head: &Parts) -> Response<Bytes> {
     let issuer = super::issuer(edge, head);
     let rfc = edge
-        .inner
         .profiles
         .iter()
         .find(|p| p.kind == ProfileKind::Rfc)
-        .or(edge.inner.profiles.first());
+        .or(edge.profiles.first());
     let url = |kind| {
         rfc.and_then(|p| p.path_of(kind))
             .map(|p| format!("{issuer}{p}"))
@@ -29,7 +28,7 @@ pub(crate) fn metadata(edge: &Edge, _profile: &Profile, head: &Parts) -> Respons
         "refresh_token",
         crate::grants::DEVICE_CODE,
     ];
-    let mut ext: Vec<&str> = edge.inner.extensions.keys().map(String::as_str).collect();
+    let mut ext: Vec<&str> = edge.extensions.keys().map(String::as_str).collect();
     ext.sort();
     grants.extend(ext);
     let scopes = Scopes::from_iter(edge.config().clients.iter().flat_map(|c| c.scopes.iter()));

@@ -18,13 +18,13 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::params::Params;
 use crate::profiles::Profile;
 
 /// One endpoint request, parsed.
 pub(crate) struct Request<'a> {
-    pub(crate) edge: &'a Edge,
+    pub(crate) edge: &'a Core,
     pub(crate) profile: &'a Profile,
     pub(crate) head: &'a Parts,
     pub(crate) params: &'a Params,
@@ -51,7 +51,7 @@ pub(crate) fn ok_json(value: &serde_json::Value) -> Response<Bytes> {
 }
 
 /// The issuer: configured, or derived from the request's `Host` and scheme.
-pub(crate) fn issuer(edge: &Edge, head: &Parts) -> String {
+pub(crate) fn issuer(edge: &Core, head: &Parts) -> String {
     edge.config().issuer.clone().unwrap_or_else(|| {
         let host = head
             .headers
@@ -60,7 +60,7 @@ pub(crate) fn issuer(edge: &Edge, head: &Parts) -> String {
             .or(head.uri.authority().map(|a| a.as_str()))
             .unwrap_or("localhost");
         let tls = head.uri.scheme_str() == Some("https")
-            || head.extensions.get::<crate::edge::Tls>().is_some();
+            || head.extensions.get::<crate::engine::Tls>().is_some();
         format!("{}://{host}", if tls { "https" } else { "http" })
     })
 }

@@ -31,7 +31,7 @@ pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthErro
         grant_type,
         "authorization_code" | "client_credentials" | "password" | "refresh_token"
     ) || grant_type == grants::DEVICE_CODE
-        || req.edge.inner.extensions.contains_key(grant_type);
+        || req.edge.extensions.contains_key(grant_type);
     if !known {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
@@ -62,7 +62,7 @@ pub(crate) async fn token(req: Request<'_>) -> Result<Response<Bytes>, OAuthErro
         }
         "refresh_token" => grants::refresh(req.edge, client, req.params).await?,
         other => {
-            let ext = req.edge.inner.extensions[other].clone();
+            let ext = req.edge.extensions[other].clone();
             grants::extension(req.edge, client, req.params, ext.as_ref()).await?
         }
     };

@@ -3,12 +3,12 @@
 
 use super::{issue, requested_scopes, Decision, Issued};
 use crate::clients::Client;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::error::OAuthError;
 use crate::params::Params;
 
 pub(crate) async fn client_credentials(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {

@@ -4,14 +4,14 @@
 
 use super::{consume_and_issue, Decision, Issued};
 use crate::clients::Client;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::store::Rotation;
 use crate::tokens::TokenKind;
 
 pub(crate) async fn authorization_code(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Issued;
 use crate::cache::CachedToken;
 use crate::clients::Client;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::error::{ErrorCode, OAuthError};
 use crate::params::Params;
 use crate::store::{DevicePoll, DeviceTokens, StoreError};
@@ -19,7 +19,7 @@ use crate::tokens::{FamilyId, TokenKind};
 const POLL_GRACE_MS: i64 = 500;
 
 pub(crate) async fn device_code(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
     param: &'static str,

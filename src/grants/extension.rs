@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{issue, requested_scopes, Decision, Issued};
 use crate::clients::Client;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::scope::Scopes;
@@ -40,7 +40,7 @@ pub struct ExtensionDecision {
 }
 
 /// A grant type beyond RFC 6749's. Registered with
-/// [`crate::edge::EdgeBuilder::extension_grant`]; a client uses it only when its `grants`
+/// [`crate::EdgeBuilder::extension_grant`]; a client uses it only when its `grants`
 /// list the name.
 #[async_trait]
 pub trait ExtensionGrant: Send + Sync + 'static {
@@ -97,7 +97,7 @@ pub(crate) fn npr_grants() -> Vec<Arc<dyn ExtensionGrant>> {
 }
 
 pub(crate) async fn extension(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
     grant: &dyn ExtensionGrant,

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::cache::CachedToken;
 use crate::clients::Client;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::scope::Scopes;
@@ -107,7 +107,7 @@ pub(crate) fn requested_scopes(
 
 /// Mints an access token and, when asked, a refresh token into `family`, and writes them
 /// with the family (when `new_family`) in one store transaction. Collisions are retried.
-pub(crate) async fn issue(edge: &Edge, client: &Client, d: Decision) -> Result<Issued, OAuthError> {
+pub(crate) async fn issue(edge: &Core, client: &Client, d: Decision) -> Result<Issued, OAuthError> {
     let family = FamilyId::random();
     let new_family = NewFamily {
         id: family,
@@ -131,7 +131,7 @@ pub(crate) async fn issue(edge: &Edge, client: &Client, d: Decision) -> Result<I
 /// store, and issued to `client`. Anything else is `invalid_grant` saying `invalid`, alike, so
 /// the answer tells nothing about another client's tokens.
 pub(crate) async fn presented(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
     param: &'static str,
@@ -155,7 +155,7 @@ pub(crate) async fn presented(
 /// writes `d`'s tokens into `family`, as one atomic step in the store (`Store::rotate`).
 /// `Ok(Err(outcome))` when nothing was written, with what the store found instead.
 pub(crate) async fn consume_and_issue(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     d: &Decision,
     family: FamilyId,
@@ -185,7 +185,7 @@ pub(crate) async fn consume_and_issue(
 /// Mints the tokens for `family`, hands them to `write`, and retries with fresh tokens when
 /// `write` reports a collision. `write` answers whether it wrote them; `Ok(None)` when not.
 pub(crate) async fn mint_and_write<W, F>(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     d: &Decision,
     family: FamilyId,

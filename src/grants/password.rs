@@ -6,7 +6,7 @@ use http::StatusCode;
 
 use super::{issue, requested_scopes, Decision, Issued};
 use crate::clients::Client;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::passwords::{SignIn, THROTTLE_SECS};
@@ -15,7 +15,7 @@ use crate::secret::Secret;
 /// The resource owner's credentials go through the same throttle as the sign-in page
 /// ([`crate::passwords`]): per source address and per username.
 pub(crate) async fn password(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
     peer: Option<IpAddr>,
@@ -25,7 +25,7 @@ pub(crate) async fn password(
     let mut allowed = client.scopes.clone();
     let mut default = client.default_scopes.clone();
     let scope_param = params.get("scope").is_some();
-    let inner = &edge.inner;
+    let inner = edge;
     let user = match inner
         .sign_ins
         .check(

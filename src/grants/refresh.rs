@@ -4,14 +4,14 @@
 
 use super::{consume_and_issue, Decision, Issued};
 use crate::clients::Client;
-use crate::edge::Edge;
+use crate::engine::Core;
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::store::{Rotation, TokenRecord};
 use crate::tokens::{TokenHash, TokenKind};
 
 pub(crate) async fn refresh(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
@@ -47,7 +47,7 @@ pub(crate) async fn refresh(
 /// same atomic step that writes the new pair into its family: it stops working, a second
 /// trade of it is a replay that revokes the family, and the scope may narrow, never widen.
 pub(crate) async fn trade_access_token(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
 ) -> Result<Issued, OAuthError> {
@@ -91,7 +91,7 @@ pub(crate) async fn trade_access_token(
 /// atomic step. RFC 6749 6: the access token's scope may narrow; the new refresh token keeps
 /// the presented one's scope. A replay revokes the whole family.
 async fn rotate(
-    edge: &Edge,
+    edge: &Core,
     client: &Client,
     params: &Params,
     hash: TokenHash,
@@ -139,7 +139,7 @@ grants = ["client_credentials", "refresh_token"]
 "#,
         )
         .unwrap();
-        let edge = Edge::new(config).await.unwrap();
+        let edge = crate::Edge::new(config).await.unwrap();
         let client = edge.clients().get("c").await.unwrap().unwrap();
         let d = || Decision {
             user: None,
@@ -200,7 +200,7 @@ password = "p"
 "#,
         )
         .unwrap();
-        let edge = Edge::new(config).await.unwrap();
+        let edge = crate::Edge::new(config).await.unwrap();
         let client = edge.clients().get("c").await.unwrap().unwrap();
         let params = Params::parse(None, b"username=u&password=p&scope=read+write").unwrap();
         let first = crate::grants::password(&edge, &client, &params, None)
