@@ -329,7 +329,7 @@ async fn quota(
     let Some(q) = &client.rate_limit else {
         return Ok(None);
     };
-    let now_ms = crate::unix_now_ms();
+    let now_ms = edge.now_ms();
     match edge.quotas.hit(&client.id, q, now_ms) {
         Ok(status) => Ok(Some(status)),
         Err(status) => Err(status.too_many()),

@@ -56,9 +56,16 @@ pub struct EdgeBuilder {
     store: Option<Arc<dyn Store>>,
     users: Option<Arc<dyn UserDirectory>>,
     extensions: Vec<Arc<dyn ExtensionGrant>>,
+    clock: Option<Arc<dyn crate::clock::Clock>>,
 }
 
 impl EdgeBuilder {
+    /// Uses `clock` instead of the system's for what "now" is ([`crate::clock`]).
+    pub fn clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Uses `store` instead of the one the config names.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
@@ -102,6 +109,9 @@ impl EdgeBuilder {
         let notices = store.notices();
         let edge = Edge {
             inner: Arc::new(Core {
+                clock: self
+                    .clock
+                    .unwrap_or_else(|| Arc::new(crate::clock::SystemClock)),
                 pages: crate::authorize::Pages::new(
                     codec.signing_key().bytes(),
                     config.authorization.session_ttl,
@@ -186,7 +196,7 @@ fn housekeeping(inner: std::sync::Weak<Core>) {
             );
             let mut deleted = 0u64;
             for _ in 0..batches {
-                match inner.store.purge_expired(crate::unix_now(), batch).await {
+                match inner.store.purge_expired(inner.now(), batch).await {
                     Ok(n) => {
                         deleted += n;
                         if n < u64::from(batch) {
@@ -268,6 +278,7 @@ impl Edge {
             store: None,
             users: None,
             extensions: Vec::new(),
+            clock: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub struct Endpoint {
 /// The engine's parts: the config, the codec, the store, the caches, the registries, the
 /// counters. Reached through [`Edge`](crate::Edge), which derefs to it.
 pub struct Core {
+    /// What "now" is ([`crate::clock`]).
+    pub(crate) clock: Arc<dyn crate::clock::Clock>,
     pub(crate) config: Config,
     pub(crate) codec: TokenCodec,
     pub(crate) store: Arc<dyn Store>,
@@ -80,6 +82,16 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
+    /// Seconds since the Unix epoch, by the engine's clock.
+    pub fn now(&self) -> crate::store::UnixTime {
+        self.clock.now()
+    }
+
+    /// Milliseconds since the Unix epoch, by the engine's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
@@ -289,7 +301,7 @@ impl Core {
 
     /// A live token of `kind` from this thread's front, if it is there.
     pub(crate) fn status_now(&self, token: &[u8], kind: TokenKind) -> Option<Arc<CachedToken>> {
-        let now_ms = crate::unix_now_ms();
+        let now_ms = self.now_ms();
         let t = self.cache.front_by_text(token, now_ms)?;
         usable(&t, Some(kind), now_ms).then_some(t)
     }
@@ -435,7 +447,7 @@ impl Core {
             Ok((k, hash)) if kind.is_none_or(|want| want == k) => Some(hash),
             _ => None,
         };
-        let now_ms = crate::unix_now_ms();
+        let now_ms = self.now_ms();
         let t = self
             .cache
             .get_by_text(token, now_ms, verify, |hash| async move {
@@ -454,7 +466,7 @@ impl Core {
         family: FamilyId,
         hash: Option<TokenHash>,
     ) -> Result<(), StoreError> {
-        self.store.revoke_family(&family, crate::unix_now()).await?;
+        self.store.revoke_family(&family, self.now()).await?;
         self.cache.revoke_family(family, hash).await;
         self.metrics.revoked(1);
         tracing::info!(%family, "token family revoked");
@@ -474,10 +486,7 @@ impl Core {
         client_id: Option<&str>,
         user: Option<&str>,
     ) -> Result<usize, StoreError> {
-        let families = self
-            .store
-            .revoke_all(client_id, user, crate::unix_now())
-            .await?;
+        let families = self.store.revoke_all(client_id, user, self.now()).await?;
         for f in &families {
             self.cache.revoke_family(*f, None).await;
         }

@@ -11,6 +11,7 @@ pub mod admission;
 mod authorize;
 pub mod cache;
 pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod edge;

@@ -7,6 +7,8 @@
 mod browser;
 mod common;
 
+use oauth_edge::clock::ManualClock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -684,10 +686,11 @@ async fn a_code_redeemed_concurrently_has_one_winner_whose_tokens_then_die() {
 
 #[tokio::test]
 async fn codes_expire() {
-    let s = TestServer::start(CONFIG).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let s = TestServer::with_clock(CONFIG, clock.clone()).await;
     let mut b = Browser::new(s.url(""));
     let code = web_code(&mut b).await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    clock.advance(Duration::from_millis(2200));
     let (status, body) = exchange(&s, WEB, &code, Some(WEB_CB), Some(VERIFIER)).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -878,10 +881,15 @@ async fn device_polling_states() {
     assert_eq!(v["error"], "access_denied");
 
     // Expired.
-    let short = TestServer::start(&CONFIG.replace("code_ttl = \"20s\"", "code_ttl = \"1s\"")).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let short = TestServer::with_clock(
+        &CONFIG.replace("code_ttl = \"20s\"", "code_ttl = \"1s\""),
+        clock.clone(),
+    )
+    .await;
     let d4 = start_device(&short, None).await;
     assert_eq!(d4["expires_in"], 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     let (_, v) = poll(&short, d4["device_code"].as_str().unwrap()).await;
     assert_eq!(v["error"], "expired_token");
     // The page refuses an expired code too.

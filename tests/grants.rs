@@ -7,9 +7,10 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::{basic, TestServer, CONFIG};
+use oauth_edge::clock::ManualClock;
 use serde_json::Value;
 
 const TOKEN: &str = "/oauth2/token";
@@ -38,14 +39,6 @@ access_ttl = "2m"
 {tokens}
 "#
     )
-}
-
-/// Sleeps until just after the next whole second: token times are whole seconds, so a
-/// one-second token issued then is not cut short.
-async fn align_to_second() {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let left = Duration::from_secs(1) - Duration::from_nanos(now.subsec_nanos().into());
-    tokio::time::sleep(left + Duration::from_millis(20)).await;
 }
 
 async fn server() -> TestServer {
@@ -735,13 +728,16 @@ async fn concurrent_issuance_keeps_tokens_with_their_clients() {
 
 #[tokio::test]
 async fn access_tokens_expire() {
-    let s = TestServer::start(&config_with_ttl("1s")).await;
-    align_to_second().await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let s = TestServer::with_clock(&config_with_ttl("1s"), clock.clone()).await;
     let a = token(&s, "svc", &[("grant_type", "client_credentials")]).await;
     assert_eq!(a.ok()["expires_in"], 1);
     let id = api(&s, a.access()).await.unwrap();
     assert_eq!(id["client_id"], "svc");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Still within its second: the cache answers, by the engine's clock.
+    clock.advance(Duration::from_millis(900));
+    assert!(api(&s, a.access()).await.is_ok());
+    clock.advance(Duration::from_millis(1200));
     assert_refused(api(&s, a.access()).await);
     // A fresh token works again: the edge, not the clock, was the limit.
     let b = token(&s, "svc", &[("grant_type", "client_credentials")]).await;
@@ -750,14 +746,15 @@ async fn access_tokens_expire() {
 
 #[tokio::test]
 async fn refresh_tokens_expire() {
-    let s = TestServer::start(&config_with_tokens("refresh_ttl = \"1s\"")).await;
-    align_to_second().await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let s =
+        TestServer::with_clock(&config_with_tokens("refresh_ttl = \"1s\""), clock.clone()).await;
     let a = password(&s, "svc", "alice", "wonderland", None).await;
     let b = password(&s, "svc", "alice", "wonderland", None).await;
     // Fresh, it rotates.
     let a2 = refresh(&s, "svc", a.refresh(), None).await;
     a2.ok();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_millis(2100));
     refresh(&s, "svc", b.refresh(), None)
         .await
         .err(400, "invalid_grant");

@@ -264,7 +264,7 @@ pub(super) async fn issue_code(
     };
     let ttl = edge.config().authorization.code_ttl.as_secs() as i64;
     for _ in 0..3 {
-        let now = crate::unix_now();
+        let now = edge.now();
         let family = NewFamily {
             id: FamilyId::random(),
             client_id: client.id.to_string(),

@@ -80,7 +80,7 @@ pub(super) async fn device_code_step(
     };
     let grant = match edge
         .store()
-        .device_grant_by_user_code(&code, crate::unix_now())
+        .device_grant_by_user_code(&code, edge.now())
         .await
     {
         Ok(g) => g,
@@ -152,7 +152,7 @@ pub(super) async fn device_code_step(
     let approve = decision == Some("allow");
     match edge
         .store()
-        .decide_device_grant(&code, &user, approve, crate::unix_now())
+        .decide_device_grant(&code, &user, approve, edge.now())
         .await
     {
         Ok(true) if approve => done_page(

@@ -194,7 +194,7 @@ impl<'e> ClientAdmin<'e> {
         let rec = ClientRecord {
             id: client.id.clone(),
             settings: to_settings(&client)?,
-            created_at: crate::unix_now(),
+            created_at: self.edge.now(),
         };
         match self.edge.store().create_client(&rec).await {
             Ok(()) => {}
@@ -254,11 +254,7 @@ impl<'e> ClientAdmin<'e> {
         // working at once. `delete_client` revokes in the store too, but does not say which
         // families, so after it `revoke_all` would find nothing left to mark.
         let revoked = self.edge.revoke_all(Some(id), None).await?;
-        let existed = self
-            .edge
-            .store()
-            .delete_client(id, crate::unix_now())
-            .await?;
+        let existed = self.edge.store().delete_client(id, self.edge.now()).await?;
         self.edge.clients().forget(id).await;
         if !existed {
             // Deleted meanwhile, by another instance or command.

@@ -35,7 +35,7 @@ pub(crate) async fn device_authorization(req: Request<'_>) -> Result<Response<By
     let interval = cfg.interval.as_secs().max(1) as u32;
     let ttl = cfg.code_ttl.as_secs();
     for _ in 0..5 {
-        let now = crate::unix_now();
+        let now = edge.now();
         let device = edge.codec().mint(TokenKind::Device);
         let user_code = new_user_code();
         let grant = NewDeviceGrant {

@@ -48,7 +48,7 @@ pub(crate) async fn introspect(req: Request<'_>) -> Result<Response<Bytes>, OAut
             .store()
             .find(&hash)
             .await?
-            .is_some_and(|r| r.consumed_at.is_none() && r.is_live(crate::unix_now()));
+            .is_some_and(|r| r.consumed_at.is_none() && r.is_live(req.edge.now()));
         if !usable {
             return Ok(inactive());
         }

@@ -34,7 +34,7 @@ pub(crate) async fn device_code(
     let access_ttl = client.access_ttl.unwrap_or(cfg.access_ttl).as_secs();
     let refresh = client.allows_grant("refresh_token");
     for _ in 0..3 {
-        let now_ms = crate::unix_now_ms();
+        let now_ms = edge.now_ms();
         let now = now_ms / 1000;
         // Minted before the poll, written by it only if it redeems an approval: the approval
         // and its tokens are one step, so neither can be lost without the other.

@@ -114,7 +114,7 @@ pub(crate) async fn issue(edge: &Core, client: &Client, d: Decision) -> Result<I
         client_id: client.id.to_string(),
         user: d.user.clone(),
         grant_type: d.grant_type.clone(),
-        created_at: crate::unix_now(),
+        created_at: edge.now(),
     };
     let write = |tokens: Vec<NewToken>| {
         let new_family = &new_family;
@@ -169,7 +169,7 @@ pub(crate) async fn consume_and_issue(
         async move {
             let r = edge
                 .store()
-                .rotate(&hash, kind, &client.id, crate::unix_now(), &tokens)
+                .rotate(&hash, kind, &client.id, edge.now(), &tokens)
                 .await?;
             // Anything but a rotation wrote no tokens; the outcome is reported below.
             let done = matches!(r, Rotation::Rotated(_));
@@ -198,7 +198,7 @@ where
     let cfg = &edge.config().tokens;
     let access_ttl = client.access_ttl.unwrap_or(cfg.access_ttl).as_secs();
     for _ in 0..COLLISION_RETRIES {
-        let now = crate::unix_now();
+        let now = edge.now();
         let access = edge.codec().mint(TokenKind::Access);
         let mut tokens = vec![NewToken {
             hash: access.hash,

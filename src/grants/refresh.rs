@@ -154,7 +154,7 @@ grants = ["client_credentials", "refresh_token"]
         // One written by hand into a client_credentials family.
         let old = edge.codec().mint(TokenKind::Refresh);
         let family = crate::tokens::FamilyId::random();
-        let now = crate::unix_now();
+        let now = edge.now();
         edge.store()
             .issue(
                 Some(&crate::store::NewFamily {

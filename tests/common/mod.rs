@@ -119,6 +119,20 @@ impl TestServer {
         Self::with_edge(edge).await
     }
 
+    /// Starts a server with `config` whose engine reads `clock` for what "now" is.
+    pub async fn with_clock(
+        config: &str,
+        clock: Arc<oauth_edge::clock::ManualClock>,
+    ) -> TestServer {
+        let config = Config::from_toml(config).expect("test config");
+        let edge = Edge::builder(config)
+            .clock(clock)
+            .build()
+            .await
+            .expect("edge");
+        Self::with_edge(edge).await
+    }
+
     /// Starts a server in front of an echo app.
     pub async fn with_edge(edge: Edge) -> TestServer {
         let app = Router::new()
