@@ -833,7 +833,8 @@ async fn device_authorization_answers_rfc_8628_3_2() {
 
 #[tokio::test]
 async fn device_polling_states() {
-    let s = TestServer::start(CONFIG).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let s = TestServer::with_clock(CONFIG, clock.clone()).await;
     let d = start_device(&s, None).await;
     let dc = d["device_code"].as_str().unwrap();
     let (st, v) = poll(&s, dc).await;
@@ -844,7 +845,7 @@ async fn device_polling_states() {
     let (st, v) = poll(&s, dc).await;
     assert_eq!((st, v["error"].as_str()), (400, Some("slow_down")));
     // Remembered: 1.2 s later is on time for the old interval, not for the new one.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_millis(1200));
     let (_, v) = poll(&s, dc).await;
     assert_eq!(v["error"], "slow_down");
 
@@ -854,7 +855,7 @@ async fn device_polling_states() {
     for _ in 0..2 {
         let (_, v) = poll(&s, dc2).await;
         assert_eq!(v["error"], "authorization_pending");
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        clock.advance(Duration::from_millis(1000));
     }
     // Approved on the page: the next poll gets tokens, once.
     let done = approve(&s, d2["user_code"].as_str().unwrap(), "allow").await;
@@ -869,7 +870,7 @@ async fn device_polling_states() {
         .await;
     let echoed: Value = r.json().await.unwrap();
     assert_eq!(echoed["headers"]["x-oauth-user"], "alice");
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    clock.advance(Duration::from_millis(1000));
     let (_, v) = poll(&s, dc2).await;
     assert_eq!(v["error"], "invalid_grant");
 
@@ -1066,7 +1067,8 @@ async fn sign_in_handed_off_to_a_login_app() {
 #[tokio::test]
 async fn an_outage_at_the_redeeming_poll_answers_503_and_spends_nothing() {
     let store = std::sync::Arc::new(common::FlakyStore::default());
-    let s = TestServer::with_store(CONFIG, store.clone()).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let s = TestServer::built(CONFIG, |b| b.store(store.clone()).clock(clock.clone())).await;
     let d = start_device(&s, None).await;
     let dc = d["device_code"].as_str().unwrap();
     approve(&s, d["user_code"].as_str().unwrap(), "allow").await;
@@ -1076,7 +1078,7 @@ async fn an_outage_at_the_redeeming_poll_answers_503_and_spends_nothing() {
     assert_eq!(v["error"], "temporarily_unavailable");
     store.set_down(false);
     // Nothing was spent: the next poll (at the interval) gets the tokens.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    clock.advance(Duration::from_millis(1000));
     let (st, tokens) = poll(&s, dc).await;
     assert_eq!(st, 200, "{tokens}");
     assert_eq!(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestServer;
+use oauth_edge::clock::ManualClock;
 use oauth_edge::store::testing::TestStore;
 use oauth_edge::store::Store;
 
@@ -31,7 +32,8 @@ scopes = ["read"]
 #[tokio::test]
 async fn expired_tokens_are_purged_in_bounded_batches() {
     let store = Arc::new(TestStore::default());
-    let s = TestServer::with_store(CONFIG, store.clone()).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let s = TestServer::built(CONFIG, |b| b.store(store.clone()).clock(clock.clone())).await;
     let mut hashes = Vec::new();
     for _ in 0..10 {
         let t = s.client_token("svc", "svc-secret", None).await;
@@ -52,8 +54,9 @@ async fn expired_tokens_are_purged_in_bounded_batches() {
         n
     };
     assert_eq!(live(&hashes).await, 10);
-    // Expired after 1 s; each round deletes at most 2 x 2 = 4 of them, so it takes rounds.
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Expired after 1 s, and purged once a whole second has passed since (the store's times
+    // are whole seconds); each round deletes at most 2 x 2 = 4 of them, so it takes rounds.
+    clock.advance(Duration::from_secs(2));
     let mut seen = Vec::new();
     for _ in 0..40 {
         let n = live(&hashes).await;
@@ -76,6 +79,7 @@ async fn expired_tokens_are_purged_in_bounded_batches() {
         .codec()
         .verify(t["access_token"].as_str().unwrap())
         .unwrap();
+    // Two rounds later, by the wall clock the rounds keep.
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert!(store.find(&h).await.unwrap().is_some());
 }

@@ -110,13 +110,7 @@ impl TestServer {
 
     /// Starts a server with `config` over `store`.
     pub async fn with_store(config: &str, store: Arc<dyn Store>) -> TestServer {
-        let config = Config::from_toml(config).expect("test config");
-        let edge = Edge::builder(config)
-            .store(store)
-            .build()
-            .await
-            .expect("edge");
-        Self::with_edge(edge).await
+        Self::built(config, |b| b.store(store)).await
     }
 
     /// Starts a server with `config` whose engine reads `clock` for what "now" is.
@@ -124,12 +118,16 @@ impl TestServer {
         config: &str,
         clock: Arc<oauth_edge::clock::ManualClock>,
     ) -> TestServer {
+        Self::built(config, |b| b.clock(clock)).await
+    }
+
+    /// Starts a server with `config` and whatever `parts` gives the builder.
+    pub async fn built(
+        config: &str,
+        parts: impl FnOnce(oauth_edge::EdgeBuilder) -> oauth_edge::EdgeBuilder,
+    ) -> TestServer {
         let config = Config::from_toml(config).expect("test config");
-        let edge = Edge::builder(config)
-            .clock(clock)
-            .build()
-            .await
-            .expect("edge");
+        let edge = parts(Edge::builder(config)).build().await.expect("edge");
         Self::with_edge(edge).await
     }
 
