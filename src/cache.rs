@@ -11,14 +11,14 @@
 //! is checked against it. That also closes the race where a store read that started before
 //! a revocation lands in the cache after it: the marker refuses the stale entry.
 //!
-//! In front of moka sits a small per-thread table of recent hits ([`front`]), filed under the
+//! In front of moka sits a small per-thread table of recent hits (`front`), filed under the
 //! token's text: moka records every read for its eviction policy, and the MAC check decodes
 //! and hashes the token, which together cost more than the rest of an admission. Only a token
 //! that passed the MAC check goes in, so only the very same string, compared in constant time,
 //! is answered from it ([`TokenCache::get_by_text`]); anything else, a forgery included, takes the
 //! MAC check as before. A front entry is used only while nothing has been revoked, forgotten or
 //! cleared in this cache since it was filled (one generation counter), and for at most
-//! [`front::MAX_AGE_MS`]; otherwise the lookup goes to moka as before.
+//! `front::MAX_AGE_MS`; otherwise the lookup goes to moka as before.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -195,7 +195,7 @@ impl TokenCache {
 
     /// The status of a token presented as text, with the caller's clock reading
     /// (Unix milliseconds). A live token this thread found here within the last
-    /// [`front::MAX_AGE_MS`], with nothing revoked, forgotten or cleared since, is answered
+    /// `front::MAX_AGE_MS` (one second), with nothing revoked, forgotten or cleared since, is answered
     /// from the per-thread front by its text alone. Otherwise `verify` checks the text and
     /// gives its hash, or refuses it (`Ok(None)`, and nothing is looked up); a live hit is then
     /// filed under the text. Only text `verify` accepted is ever filed, so a front hit needs no

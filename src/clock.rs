@@ -1,7 +1,7 @@
 //! The engine's clock: what "now" is for token lifetimes, codes, device grants, quotas and
-//! the token cache's expiry check. [`SystemClock`] by default; [`EdgeBuilder::clock`]
-//! (crate::EdgeBuilder::clock) takes another, so that a test can move time instead of
-//! sleeping ([`ManualClock`], with the `test-util` feature).
+//! the token cache's expiry check. [`SystemClock`] by default;
+//! [`EdgeBuilder::clock`](crate::EdgeBuilder::clock) takes another, so that a test can move
+//! time instead of sleeping (`ManualClock`, with the `test-util` feature).
 //!
 //! The cache's own housekeeping (moka's time-to-live) and the store's notice timestamps keep
 //! the wall clock: the first only bounds memory and staleness, never an answer, since every
