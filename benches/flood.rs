@@ -235,17 +235,7 @@ fn main() {
         });
         let base = format!("http://{addr}");
         let http = reqwest::Client::new();
-        let t: serde_json::Value = http
-            .post(format!("{base}/oauth2/token"))
-            .basic_auth("svc", Some("svc-secret"))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = t["access_token"].as_str().expect("a token").to_string();
+        let token = common::client_token(&base, "svc", "svc-secret").await;
         let api = format!("{base}/api/things");
         // Warm: the connection pool, the cache, the page faults.
         probe(

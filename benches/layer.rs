@@ -121,19 +121,11 @@ fn token(addr: SocketAddr) -> String {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let t: serde_json::Value = reqwest::Client::new()
-            .post(format!("http://{addr}/oauth2/token"))
-            .basic_auth("bench", Some("bench-secret-bench-secret"))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        t["access_token"].as_str().expect("a token").to_string()
-    })
+    rt.block_on(common::client_token(
+        &format!("http://{addr}"),
+        "bench",
+        "bench-secret-bench-secret",
+    ))
 }
 
 /// One run: `conns` keep-alive connections send `GET /api/things` as fast as the answers come

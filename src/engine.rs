@@ -368,7 +368,8 @@ impl Core {
         self.routes.identity()
     }
 
-    /// Authenticates the client of an endpoint or passthrough request.
+    /// Authenticates the client of an endpoint or passthrough request; a failure is counted
+    /// under its reason.
     pub(crate) async fn authenticate_client(
         &self,
         head: &Parts,
@@ -377,27 +378,28 @@ impl Core {
         query: bool,
         peer: Option<IpAddr>,
     ) -> Result<Authenticated, OAuthError> {
-        let result = self
-            .authenticate_inner(head, params, allowed, query, peer)
-            .await;
+        let result = match credentials::extract(&head.headers, params, Places { query }) {
+            Err(e) => Err(e),
+            Ok(Presented::Bearer { token, id }) => {
+                self.authenticate_bearer(token.expose(), id.as_deref(), allowed)
+                    .await
+            }
+            Ok(presented) => self.clients.authenticate(&presented, allowed, peer).await,
+        };
         if let Err(e) = &result {
             self.metrics.auth_failed(crate::metrics::AuthFailure::of(e));
         }
         result
     }
 
-    async fn authenticate_inner(
+    /// A client authenticated by one of its `client_credentials` access tokens (NPR's revoke),
+    /// with `id` the `client_id` sent beside it, if any.
+    async fn authenticate_bearer(
         &self,
-        head: &Parts,
-        params: &Params,
+        token: &str,
+        id: Option<&str>,
         allowed: &[AuthMethod],
-        query: bool,
-        peer: Option<IpAddr>,
     ) -> Result<Authenticated, OAuthError> {
-        let presented = credentials::extract(&head.headers, params, Places { query })?;
-        let Presented::Bearer { token, id } = &presented else {
-            return self.clients.authenticate(&presented, allowed, peer).await;
-        };
         let fail = || {
             OAuthError::invalid_client("client authentication failed")
                 .with_challenge(Some(Challenge::Bearer))
@@ -406,11 +408,11 @@ impl Core {
             return Err(fail());
         }
         let t = self
-            .token_status(token.expose())
+            .token_status(token)
             .await?
             .filter(|t| t.kind == TokenKind::Access && t.client_credentials)
             .ok_or_else(fail)?;
-        if id.as_deref().is_some_and(|id| id != &*t.client_id) {
+        if id.is_some_and(|id| id != &*t.client_id) {
             return Err(OAuthError::invalid_request(
                 "client_id does not match the authenticated client",
             ));

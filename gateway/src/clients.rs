@@ -163,7 +163,7 @@ async fn run_action(config: Config, action: Action, json: bool) -> ExitCode {
                             "{}\t{}\t{}\tscopes={}",
                             v.id,
                             if v.public { "public" } else { "confidential" },
-                            json!(v.source).as_str().unwrap_or_default(),
+                            v.source.as_str(),
                             json!(v.scopes)
                         )
                     })

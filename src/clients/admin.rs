@@ -49,6 +49,16 @@ pub enum ClientSource {
     Store,
 }
 
+impl ClientSource {
+    /// Its name, as the JSON view spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ClientSource::Config => "config",
+            ClientSource::Store => "store",
+        }
+    }
+}
+
 /// A client as shown to people and scripts: its settings, never its secret or the secret's
 /// hash.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -273,4 +283,16 @@ fn settings(rec: &ClientRecord) -> Result<ClientConfig, ClientAdminError> {
 
 fn to_settings(client: &ClientConfig) -> Result<serde_json::Value, ClientAdminError> {
     serde_json::to_value(client).map_err(|e| StoreError::Backend(e.to_string()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_is_spelt_alike_in_json_and_text() {
+        for s in [ClientSource::Config, ClientSource::Store] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 }

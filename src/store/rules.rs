@@ -2,8 +2,10 @@
 //! inside its own atomic step (a lock, a transaction). Backends keep the transactions and the
 //! SQL; what the answer is comes from here, so that they agree.
 
-use super::{DeviceGrant, DevicePoll, DeviceStatus, NewFamily, NewToken, Rotation, StoreError};
-use super::{TokenRecord, UnixTime};
+use super::{
+    DeviceGrant, DevicePoll, DeviceStatus, NewFamily, NewToken, Rotation, StoreError, TokenRecord,
+    UnixTime,
+};
 use crate::tokens::{FamilyId, TokenKind};
 
 /// What a [`Store::rotate`](super::Store::rotate) does with the token it read.
