@@ -463,10 +463,11 @@ async fn revoked_and_garbage_tokens_introspect_as_exactly_inactive() {
 #[tokio::test]
 async fn an_expired_token_introspects_as_exactly_inactive() {
     let config = CONFIG.replacen("[store]", "[tokens]\naccess_ttl = \"1s\"\n\n[store]", 1);
-    let s = TestServer::start(&config).await;
+    let clock = std::sync::Arc::new(oauth_edge::clock::ManualClock::starting_now());
+    let s = TestServer::with_clock(&config, clock.clone()).await;
     let access = svc_access(&s).await;
     assert_eq!(introspect_as(&s, SVC, &access).await["active"], true);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    clock.advance(std::time::Duration::from_millis(2100));
     assert_eq!(
         introspect_as(&s, SVC, &access).await,
         json!({"active": false})

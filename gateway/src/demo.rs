@@ -23,6 +23,7 @@ pub(crate) fn run(
     listen: SocketAddr,
     admin: SocketAddr,
     json_out: bool,
+    address_file: Option<&Path>,
 ) -> ExitCode {
     match setup(data_dir, listen, admin) {
         Ok((config, settings, banner)) => {
@@ -31,7 +32,7 @@ pub(crate) fn run(
             } else {
                 println!("{}", banner.text);
             }
-            crate::server::run(config, settings)
+            crate::server::run(config, settings, address_file)
         }
         Err(e) => {
             eprintln!("oauth-edge: demo: {e}");

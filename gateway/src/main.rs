@@ -64,6 +64,11 @@ enum Command {
         /// The demo admin API's address.
         #[arg(long, default_value = "127.0.0.1:9901", requires = "demo")]
         admin_listen: std::net::SocketAddr,
+        /// Once every listener is bound, write the addresses they are bound to here, as JSON
+        /// (`{"admin": …, "listeners": […]}`): how to learn the ports the system chose for
+        /// addresses configured with port 0.
+        #[arg(long)]
+        address_file: Option<PathBuf>,
     },
     /// Check a config file and exit: 0 when it is good, 2 when not.
     CheckConfig {
@@ -125,13 +130,15 @@ fn main() -> ExitCode {
             data_dir,
             listen,
             admin_listen,
+            address_file,
         } => {
+            let address_file = address_file.as_deref();
             if demo {
-                return demo::run(&data_dir, listen, admin_listen, cli.json);
+                return demo::run(&data_dir, listen, admin_listen, cli.json, address_file);
             }
             let path = config_path(config);
             match load(&path) {
-                Ok((config, settings)) => server::run(config, settings),
+                Ok((config, settings)) => server::run(config, settings, address_file),
                 Err(e) => config_failure(&e, cli.json),
             }
         }

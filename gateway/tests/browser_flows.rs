@@ -41,7 +41,9 @@ async fn client_app() -> SocketAddr {
 }
 
 async fn launch(app: SocketAddr, echo: &Echo) -> Gateway {
-    let setup = Setup::new();
+    // The issuer is configured (the pages' URLs are absolute, the redirect carries `iss`), so
+    // it names the listen port, chosen here.
+    let setup = Setup::on_free_ports();
     let config = format!(
         r#"{head}
 [device]
@@ -77,7 +79,7 @@ upstream = "echo"
         gateway = setup.gateway(""),
         upstream = upstream("echo", &[echo.addr], ""),
     );
-    setup.launch(&config, &[]).await
+    setup.launch(&config).await
 }
 
 fn authorize_url(gw: &Gateway, app: SocketAddr, state: &str) -> String {
@@ -392,7 +394,9 @@ async fn sign_in_handed_off_to_the_sites_own_login_app() {
     const TOKEN: &str = "admin-token-for-the-login-app-0123456789";
     let app = client_app().await;
     let echo = Echo::start("echo").await;
-    let setup = Setup::new();
+    // The login app must know the admin address before the gateway starts, so the ports are
+    // chosen here.
+    let setup = Setup::on_free_ports();
     let login = login_app(setup.admin, TOKEN).await;
     let config = format!(
         r#"{head}
@@ -427,7 +431,7 @@ address = "{listen}"
         listen = setup.listen,
         upstream = upstream("echo", &[echo.addr], ""),
     );
-    let gw = setup.launch(&config, &[]).await;
+    let gw = setup.launch(&config).await;
     let b = Browser::start().await;
 
     // Accepted: the login app's page, then the edge's consent page for its user.

@@ -187,7 +187,12 @@ async fn a_revoked_token_is_refused_at_the_very_next_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection() {
-    let (_echo, gw) = standard().await;
+    // A configured issuer is the `iss` of every introspection answer.
+    const ISSUER: &str = "https://edge.example";
+    let echo = Echo::start("echo").await;
+    let s = Setup::new();
+    let config = format!("issuer = \"{ISSUER}\"\n{}", s.standard(&echo));
+    let gw = s.launch(&config).await;
     let token = gw.client_token(SVC, Some("read write")).await;
     let introspect = |client: (&'static str, &'static str), token: String| {
         let gw = &gw;
@@ -205,7 +210,7 @@ async fn introspection() {
     assert_eq!(v["client_id"], "svc");
     assert_eq!(v["scope"], "read write");
     assert_eq!(v["token_type"], "Bearer");
-    assert_eq!(v["iss"], format!("http://{}", gw.listen()));
+    assert_eq!(v["iss"], ISSUER);
     assert!(v["exp"].is_i64() && v["iat"].is_i64(), "{v}");
 
     // A resource server sees every client's tokens; another client sees nothing.
@@ -540,7 +545,7 @@ upstream = "echo"
         gateway = setup.gateway(""),
         upstream = upstream("echo", &[echo.addr], ""),
     );
-    let gw = setup.launch(&config, &[]).await;
+    let gw = setup.launch(&config).await;
     let token = gw
         .client_token(("prototype", "prototype-secret-0123456789"), None)
         .await;

@@ -114,7 +114,7 @@ async fn a_slow_endpoint_body_is_cut_off_at_the_deadline() {
         "{}\n[gateway.limits]\nbody_timeout = \"2s\"\n",
         s.standard(&echo)
     );
-    let gw = s.launch(&config, &[]).await;
+    let gw = s.launch(&config).await;
 
     let stream = tokio::net::TcpStream::connect(gw.listen()).await.unwrap();
     let (mut rd, mut wr) = stream.into_split();
@@ -191,7 +191,7 @@ upstream = \"silent\"
         upstream("dead", &[dead], "connect_timeout = \"1s\""),
         upstream("silent", &[silent.addr], "read_timeout = \"1s\""),
     );
-    let gw = s.launch(&config, &[]).await;
+    let gw = s.launch(&config).await;
 
     let r = gw.http.get(gw.url("/dead/x")).send().await.unwrap();
     // The connection is not kept after a failure, and the client is told so.
@@ -236,7 +236,7 @@ async fn two_upstream_addresses_take_turns() {
         s.gateway(""),
         upstream("echo", &[a.addr, b.addr], "")
     );
-    let gw = s.launch(&config, &[]).await;
+    let gw = s.launch(&config).await;
     let mut servers = Vec::new();
     for _ in 0..6 {
         let v = echoed(gw.http.get(gw.url("/public/x")).send().await.unwrap()).await;
@@ -268,7 +268,7 @@ upstream = \"dead\"
         upstream("echo", &[echo.addr], ""),
         upstream("dead", &[dead], "connect_timeout = \"1s\""),
     );
-    let gw = s.launch(&config, &[]).await;
+    let gw = s.launch(&config).await;
     let query_secret = "q-secret-value-7f3a9c";
 
     let mut secrets: Vec<String> = vec![

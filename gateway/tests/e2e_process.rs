@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -60,12 +59,12 @@ async fn tls_listener_speaks_http1_and_http2() {
     let echo = Echo::start("echo").await;
     let s = Setup::new();
     let (cert, cert_path, key_path) = self_signed(s.dir.path());
-    let tls: SocketAddr = free_addr();
     let config = format!(
-        "{}\n[[gateway.listeners]]\naddress = \"{tls}\"\ntls = {{ cert = {cert_path:?}, key = {key_path:?} }}\n",
+        "{}\n[[gateway.listeners]]\naddress = \"{ANY_PORT}\"\ntls = {{ cert = {cert_path:?}, key = {key_path:?} }}\n",
         s.standard(&echo)
     );
-    let gw = s.launch(&config, &[tls]).await;
+    let gw = s.launch(&config).await;
+    let tls = gw.setup.listeners[1];
     let root = reqwest::Certificate::from_pem(cert.as_bytes()).unwrap();
     let client = |h1: bool| {
         let b = reqwest::Client::builder()
@@ -98,12 +97,12 @@ async fn tls_listener_speaks_http1_and_http2() {
 async fn h2c_listener_speaks_both_http1_and_prior_knowledge_http2() {
     let echo = Echo::start("echo").await;
     let s = Setup::new();
-    let h2c = free_addr();
     let config = format!(
-        "{}\n[[gateway.listeners]]\naddress = \"{h2c}\"\nh2c = true\n",
+        "{}\n[[gateway.listeners]]\naddress = \"{ANY_PORT}\"\nh2c = true\n",
         s.standard(&echo)
     );
-    let _gw = s.launch(&config, &[h2c]).await;
+    let gw = s.launch(&config).await;
+    let h2c = gw.setup.listeners[1];
     let base = format!("http://{h2c}");
     let h2 = reqwest::Client::builder()
         .http2_prior_knowledge()
@@ -129,7 +128,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
         s.gateway("grace_period = \"5s\""),
         upstream("echo", &[echo.addr], "")
     );
-    let mut gw = s.launch(&config, &[]).await;
+    let mut gw = s.launch(&config).await;
     let http = gw.http.clone();
     let url = gw.url("/public/slow");
     let slow = tokio::spawn(async move { http.get(url).send().await });
@@ -174,7 +173,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
 fn bad_config(body: &str, key: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
-    let admin = free_addr();
+    let admin = ANY_PORT;
     let config = format!(
         "[store]\nkind = \"sqlite\"\npath = {:?}\n{body}\n[gateway.admin]\naddress = \"{admin}\"\n",
         dir.path().join("edge.db").display().to_string()
@@ -224,6 +223,40 @@ fn a_missing_tls_certificate_is_named() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_listen_port_fails_the_start_by_name() {
+    let echo = Echo::start("echo").await;
+    // Held for the whole test, so the port stays taken.
+    let taken = std::net::TcpListener::bind(ANY_PORT).unwrap();
+    let addr = taken.local_addr().unwrap();
+    let s = Setup::new();
+    let config = format!(
+        "{}\n[[gateway.listeners]]\naddress = \"{addr}\"\n",
+        s.standard(&echo)
+    );
+    let file = s.path("oauth-edge.toml");
+    write_private(&file, &config);
+    let addresses = s.path("addresses.json");
+    let (status, _out, err) = run_to_end(
+        s.dir.path(),
+        &[
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--address-file",
+            addresses.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("gateway.listeners[1].address {addr}")),
+        "the key and the address are named: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // Nothing was written for a reader to take as a running gateway.
+    assert!(!addresses.exists());
+}
+
 #[test]
 fn a_config_or_store_open_to_others_is_refused_by_name() {
     use std::os::unix::fs::PermissionsExt;
@@ -231,7 +264,7 @@ fn a_config_or_store_open_to_others_is_refused_by_name() {
     let data = dir.path().join("data");
     let db = data.join("edge.db");
     let file = dir.path().join("edge.toml");
-    let admin = free_addr();
+    let admin = ANY_PORT;
     let config = format!(
         "[store]\nkind = \"sqlite\"\npath = {:?}\n[gateway.admin]\naddress = \"{admin}\"\ntoken = \"an-admin-token\"\n",
         db.display().to_string()
@@ -304,7 +337,8 @@ fn demo_env(dir: &std::path::Path) -> (String, String, String) {
 }
 
 async fn start_demo(data: &std::path::Path) -> Gateway {
-    let s = Setup::new();
+    // The demo's issuer is its listen address, so the ports are chosen here.
+    let s = Setup::on_free_ports();
     let args: Vec<String> = [
         "serve",
         "--demo",
@@ -318,9 +352,7 @@ async fn start_demo(data: &std::path::Path) -> Gateway {
     .iter()
     .map(|a| a.to_string())
     .collect();
-    let admin = s.admin;
-    let listen = s.listen;
-    Gateway::spawn(s, &args, admin, &[listen]).await
+    Gateway::spawn(s, &args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,9 +76,7 @@ fn psql(sql: &str) -> String {
 
 fn config(setup: &Setup, schema: &Schema, echo: &Echo) -> String {
     format!(
-        r#"issuer = "http://{listen}"
-
-[store]
+        r#"[store]
 kind = "postgres"
 url = "{url}"
 schema = "{schema}"
@@ -135,7 +133,7 @@ address = "{listen}"
 async fn instance(schema: &Schema, echo: &Echo) -> Gateway {
     let setup = Setup::new();
     let cfg = config(&setup, schema, echo);
-    setup.launch(&cfg, &[]).await
+    setup.launch(&cfg).await
 }
 
 async fn password_pair(gw: &Gateway) -> Value {

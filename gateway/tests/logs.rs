@@ -30,9 +30,7 @@ async fn check(level: &str) {
     let echo = Echo::start("echo").await;
     let s = Setup::new();
     let config = s.standard(&echo);
-    let gw = s
-        .launch_env(&config, &[], &[("OAUTH_EDGE_LOG", level)])
-        .await;
+    let gw = s.launch_env(&config, &[("OAUTH_EDGE_LOG", level)]).await;
     let mut secrets: Vec<String> = [
         BOGUS_BEARER,
         IBM_HEADER,

@@ -137,7 +137,7 @@ async fn launch_with(extra: &str, admin_token: Option<&str>) -> (Echo, Gateway) 
     let echo = Echo::start("echo").await;
     let setup = Setup::new();
     let config = config(&setup, &echo, extra, admin_token);
-    let gw = setup.launch(&config, &[]).await;
+    let gw = setup.launch(&config).await;
     (echo, gw)
 }
 

@@ -1,7 +1,8 @@
 //! Shared harness for the end-to-end tests of the real `oauth-edge` binary: an echo upstream,
-//! free ports, a config written into a temporary directory, and a guard that owns the
-//! gateway process (killed and reaped on drop; its output captured to files, printed when a
-//! test fails).
+//! a config written into a temporary directory with its listeners on port 0, and a guard that
+//! owns the gateway process (killed and reaped on drop; its output captured to files, printed
+//! when a test fails). The gateway writes the addresses it got to `--address-file`, which the
+//! guard reads back, so no port is chosen before the gateway binds it.
 #![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
@@ -37,7 +38,8 @@ pub fn write_private(path: &Path, text: &str) {
         .expect("write the config");
 }
 
-/// A port nobody listens on (bound, read, dropped).
+/// A port nobody listens on (bound, read, dropped): for an address that must refuse
+/// connections, or for the demo, whose issuer is its listen address.
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .unwrap()
@@ -293,12 +295,20 @@ forward_bearer = true
 upstream = "echo"
 "#;
 
-/// Ports and a directory for one gateway.
+/// Port 0 on the loopback: the address the configs ask for.
+pub const ANY_PORT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// Addresses and a directory for one gateway.
 pub struct Setup {
     pub dir: TempDir,
-    /// The first (plain HTTP/1) listener.
+    /// The first (plain HTTP/1) listener: port 0 until the gateway has started, then the
+    /// address it is bound to.
     pub listen: SocketAddr,
+    /// The admin listener, likewise.
     pub admin: SocketAddr,
+    /// Every `[[gateway.listeners]]` as bound, in config order (empty until started).
+    pub listeners: Vec<SocketAddr>,
 }
 
 impl Default for Setup {
@@ -311,8 +321,20 @@ impl Setup {
     pub fn new() -> Setup {
         Setup {
             dir: tempfile::tempdir().unwrap(),
+            listen: ANY_PORT,
+            admin: ANY_PORT,
+            listeners: Vec::new(),
+        }
+    }
+
+    /// As [`Setup::new`], with ports chosen in advance (a port can be taken between the
+    /// choice and the bind): for a config whose `issuer` must name the listen address, and for
+    /// the demo, whose issuer is its listen address.
+    pub fn on_free_ports() -> Setup {
+        Setup {
             listen: free_addr(),
             admin: free_addr(),
+            ..Setup::new()
         }
     }
 
@@ -320,11 +342,16 @@ impl Setup {
         self.dir.path().join(name)
     }
 
-    /// `issuer` and `[store]` (SQLite in the directory): the start of a config.
+    /// `issuer` (only when the listen port is chosen in advance: see
+    /// [`Setup::on_free_ports`]) and `[store]` (SQLite in the directory): the start of a
+    /// config. On port 0 the issuer is the one derived from the request's `Host`.
     pub fn head(&self) -> String {
+        let issuer = match self.listen.port() {
+            0 => String::new(),
+            _ => format!("issuer = \"http://{}\"\n\n", self.listen),
+        };
         format!(
-            "issuer = \"http://{}\"\n\n[store]\nkind = \"sqlite\"\npath = {:?}\nsynchronous = \"normal\"\n",
-            self.listen,
+            "{issuer}[store]\nkind = \"sqlite\"\npath = {:?}\nsynchronous = \"normal\"\n",
             self.path("edge.db").display().to_string()
         )
     }
@@ -363,24 +390,19 @@ impl Setup {
             s.gateway(""),
             upstream("echo", &[echo.addr], "")
         );
-        let gw = s.launch(&config, &[]).await;
+        let gw = s.launch(&config).await;
         (echo, gw)
     }
 
-    /// Writes `config` and starts `oauth-edge serve --config …`; returns once the admin
-    /// `/healthz` answers and `listen` and every address in `also` accept connections.
-    pub async fn launch(self, config: &str, also: &[SocketAddr]) -> Gateway {
-        self.launch_env(config, also, &[]).await
+    /// Writes `config` and starts `oauth-edge serve --config …`; returns once the gateway
+    /// has reported its addresses and the admin `/healthz` answers.
+    pub async fn launch(self, config: &str) -> Gateway {
+        self.launch_env(config, &[]).await
     }
 
     /// As [`Setup::launch`], with `env` set for the process (after `E2E_GATEWAY_LOG`, so an
     /// `OAUTH_EDGE_LOG` here wins).
-    pub async fn launch_env(
-        self,
-        config: &str,
-        also: &[SocketAddr],
-        env: &[(&str, &str)],
-    ) -> Gateway {
+    pub async fn launch_env(self, config: &str, env: &[(&str, &str)]) -> Gateway {
         let file = self.path("oauth-edge.toml");
         write_private(&file, config);
         let args = vec![
@@ -388,10 +410,7 @@ impl Setup {
             "--config".to_string(),
             file.display().to_string(),
         ];
-        let mut wait = vec![self.listen];
-        wait.extend_from_slice(also);
-        let admin = self.admin;
-        Gateway::spawn_env(self, &args, admin, &wait, env).await
+        Gateway::spawn_env(self, &args, env).await
     }
 }
 
@@ -468,28 +487,18 @@ pub fn run_to_end(dir: &Path, args: &[&str]) -> (ExitStatus, String, String) {
 }
 
 impl Gateway {
-    /// Starts the binary with `args` in the setup's directory and waits until `admin`'s
-    /// `/healthz` answers 200 and every address in `wait` accepts connections.
-    pub async fn spawn(
-        setup: Setup,
-        args: &[String],
-        admin: SocketAddr,
-        wait: &[SocketAddr],
-    ) -> Gateway {
-        Gateway::spawn_env(setup, args, admin, wait, &[]).await
+    /// Starts `oauth-edge <args> --address-file …` in the setup's directory, reads the
+    /// addresses it is bound to into the setup, and waits until the admin `/healthz` answers.
+    pub async fn spawn(setup: Setup, args: &[String]) -> Gateway {
+        Gateway::spawn_env(setup, args, &[]).await
     }
 
     /// As [`Gateway::spawn`], with `env` set for the process (after `E2E_GATEWAY_LOG`, so an
     /// `OAUTH_EDGE_LOG` here wins).
-    pub async fn spawn_env(
-        setup: Setup,
-        args: &[String],
-        admin: SocketAddr,
-        wait: &[SocketAddr],
-        env: &[(&str, &str)],
-    ) -> Gateway {
+    pub async fn spawn_env(setup: Setup, args: &[String], env: &[(&str, &str)]) -> Gateway {
         let n = std::fs::read_dir(setup.dir.path()).unwrap().count();
         let (stdout, stderr) = output_files(setup.dir.path(), &format!("gateway-{n}"));
+        let addresses = setup.dir.path().join(format!("gateway-{n}.addresses"));
         let mut cmd = Command::new(BIN);
         // The gateway's default log level unless E2E_GATEWAY_LOG says otherwise.
         match std::env::var("E2E_GATEWAY_LOG") {
@@ -499,6 +508,8 @@ impl Gateway {
         cmd.envs(env.iter().copied());
         let child = cmd
             .args(args)
+            .arg("--address-file")
+            .arg(&addresses)
             .current_dir(setup.dir.path())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).unwrap())
@@ -515,17 +526,19 @@ impl Gateway {
             stdout,
             stderr,
         };
-        gw.wait_ready(admin, wait).await;
+        gw.wait_ready(&addresses).await;
         gw
     }
 
-    async fn wait_ready(&mut self, admin: SocketAddr, wait: &[SocketAddr]) {
+    /// Waits for the address file, takes the addresses from it, then waits for `/healthz`
+    /// (when the admin listener is enabled).
+    async fn wait_ready(&mut self, addresses: &Path) {
         let deadline = Instant::now() + READY_WITHIN;
         let probe = reqwest::Client::builder()
             .timeout(Duration::from_secs(1))
             .build()
             .unwrap();
-        let healthz = format!("http://{admin}/healthz");
+        let mut reported = false;
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
@@ -533,16 +546,32 @@ impl Gateway {
                     self.output()
                 );
             }
-            let healthy = matches!(probe.get(&healthz).send().await, Ok(r) if r.status() == 200);
-            let mut listening = true;
-            for a in wait {
-                if tokio::net::TcpStream::connect(a).await.is_err() {
-                    listening = false;
-                    break;
+            if !reported {
+                if let Ok(text) = std::fs::read_to_string(addresses) {
+                    let v: Value = serde_json::from_str(&text).expect("the address file");
+                    let addr = |v: &Value| v.as_str().unwrap().parse::<SocketAddr>().unwrap();
+                    self.setup.listeners = v["listeners"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(addr)
+                        .collect();
+                    if let Some(first) = self.setup.listeners.first() {
+                        self.setup.listen = *first;
+                    }
+                    if !v["admin"].is_null() {
+                        self.setup.admin = addr(&v["admin"]);
+                    }
+                    reported = true;
                 }
             }
-            if healthy && listening {
-                return;
+            if reported {
+                let healthz = format!("http://{}/healthz", self.setup.admin);
+                if self.setup.admin == ANY_PORT
+                    || matches!(probe.get(&healthz).send().await, Ok(r) if r.status() == 200)
+                {
+                    return;
+                }
             }
             assert!(
                 Instant::now() < deadline,
@@ -724,7 +753,7 @@ pub async fn standard() -> (Echo, Gateway) {
     let echo = Echo::start("echo").await;
     let s = Setup::new();
     let config = s.standard(&echo);
-    let gw = s.launch(&config, &[]).await;
+    let gw = s.launch(&config).await;
     (echo, gw)
 }
 
