@@ -1,0 +1,522 @@
+//! The commands of `README.md` and `docs/*.md`, run as a reader runs them.
+//!
+//! Every fenced `sh` block of those files says, in an HTML comment on the line before it, how
+//! it is tested; a block that says nothing fails the test, so a new example cannot be added
+//! without a decision. The comments:
+//!
+//! - `<!-- doc-test: SCENARIO run -->`: the block's commands run, in order, in one `bash`
+//!   session per scenario (as in one terminal), in the scenario's own directory. A command
+//!   `cargo run --release -p oauth-edge-gateway -- serve …` starts the gateway built for these
+//!   tests with those arguments, in the background, as a second terminal would. Every comment
+//!   line `#   text` (three spaces) after a command is a line its output must hold, with `…`
+//!   standing for anything.
+//! - `<!-- doc-test: SCENARIO file NAME -->` before any block: the block is the file `NAME`
+//!   in the scenario's directory; `SCENARIO append NAME` adds the block to it.
+//! - `<!-- doc-test: packages -->`: an `apt-get install` line; every package it names must be
+//!   one `.ci/run` installs, so the line CI proves is the line readers copy.
+//! - `<!-- doc-test: suite -->`: the README's test command, which `.ci/run` runs word for word.
+//! - `<!-- doc-test: not run: REASON -->`: said why, for the record.
+//!
+//! The documents name the gateway `127.0.0.1:8080`, the admin API `127.0.0.1:9901` and an
+//! upstream `127.0.0.1:8000`. Each scenario gets free ports instead, written over those
+//! addresses in its files, commands and expected output, and an echo server as its upstream.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{free_addr, Echo, BIN};
+
+/// The project's root, where `README.md` is.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The documents whose blocks are tested.
+fn documents() -> Vec<PathBuf> {
+    let mut docs = vec![root().join("README.md")];
+    let mut more: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    more.sort();
+    docs.extend(more);
+    docs
+}
+
+/// A fenced block and the `doc-test` comment before it.
+#[derive(Debug, Clone)]
+struct Block {
+    /// `docs/profiles.md:199`: where the fence opens.
+    at: String,
+    lang: String,
+    marker: Option<String>,
+    text: String,
+}
+
+fn blocks(path: &Path) -> Vec<Block> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let name = path.strip_prefix(root()).unwrap().display().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some(lang) = lines[i].strip_prefix("```") {
+            let start = i;
+            let mut body = String::new();
+            i += 1;
+            while i < lines.len() && !lines[i].starts_with("```") {
+                body.push_str(lines[i]);
+                body.push('\n');
+                i += 1;
+            }
+            let marker = start
+                .checked_sub(1)
+                .and_then(|p| lines[p].trim().strip_prefix("<!-- doc-test:"))
+                .and_then(|m| m.strip_suffix("-->"))
+                .map(|m| m.trim().to_string());
+            out.push(Block {
+                at: format!("{name}:{}", start + 1),
+                lang: lang.trim().to_string(),
+                marker,
+                text: body,
+            });
+        }
+        i += 1;
+    }
+    out
+}
+
+/// What the documents' addresses become in one scenario.
+struct Ports {
+    listen: SocketAddr,
+    admin: SocketAddr,
+    upstream: SocketAddr,
+}
+
+impl Ports {
+    fn apply(&self, text: &str) -> String {
+        text.replace("127.0.0.1:8080", &self.listen.to_string())
+            .replace("127.0.0.1:9901", &self.admin.to_string())
+            .replace("127.0.0.1:8000", &self.upstream.to_string())
+    }
+}
+
+/// One terminal: a `bash` whose standard output and error are read line by line.
+struct Shell {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Shell {
+    fn start(dir: &Path) -> Shell {
+        let mut child = Command::new("bash")
+            .args(["--noprofile", "--norc"])
+            .current_dir(dir)
+            .env_remove("OAUTH_EDGE_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bash");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut shell = Shell {
+            child,
+            stdin,
+            lines,
+        };
+        shell.run("exec 2>&1");
+        shell
+    }
+
+    /// Runs `command` and returns what it printed, with its exit status.
+    fn run(&mut self, command: &str) -> (String, i32) {
+        const END: &str = "@@doc-test-end";
+        writeln!(self.stdin, "{command}\nprintf '\\n{END} %d\\n' $?").unwrap();
+        self.stdin.flush().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut out = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("`{command}` did not finish within 30 s:\n{out}"));
+            if let Some(status) = line.strip_prefix(END) {
+                return (out, status.trim().parse().unwrap());
+            }
+            out.push_str(line.trim_end_matches('\r'));
+            out.push('\n');
+        }
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The commands of a block: comment lines dropped, `\`-continued lines joined, each with the
+/// `#   ` lines after it.
+fn commands(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if pending.is_empty() && trimmed.starts_with('#') {
+            if let Some(expected) = line.strip_prefix("#   ") {
+                if !expected.starts_with(' ') {
+                    let (_, want) = out.last_mut().expect("expected output after a command");
+                    want.push(expected.trim_end().to_string());
+                }
+            }
+            continue;
+        }
+        if trimmed.is_empty() && pending.is_empty() {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(part) => {
+                pending.push_str(part);
+                pending.push(' ');
+            }
+            None => {
+                pending.push_str(line);
+                out.push((std::mem::take(&mut pending), Vec::new()));
+            }
+        }
+    }
+    assert!(pending.is_empty(), "a block ends in a continued line");
+    out
+}
+
+/// Whether `output` has a line matching `want`, where `…` stands for anything.
+fn holds(output: &str, want: &str) -> bool {
+    let parts: Vec<&str> = want.split('…').collect();
+    output.lines().any(|line| {
+        let line = line.trim_end();
+        let Some(mut rest) = line.strip_prefix(parts[0]) else {
+            return false;
+        };
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            if i == parts.len() - 1 {
+                return rest.ends_with(part);
+            }
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    })
+}
+
+/// A gateway a scenario started, stopped when the scenario ends.
+struct Started(Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A scenario: its directory, its ports, its terminal and the gateways it started.
+struct Scenario {
+    name: String,
+    dir: tempfile::TempDir,
+    ports: Ports,
+    shell: Shell,
+    gateways: Vec<Started>,
+    _echo: Echo,
+    /// What was run, for the record the test prints.
+    ran: Vec<String>,
+}
+
+impl Scenario {
+    async fn new(name: &str) -> Scenario {
+        let echo = Echo::start("echo").await;
+        let dir = tempfile::tempdir().unwrap();
+        let shell = Shell::start(dir.path());
+        Scenario {
+            name: name.to_string(),
+            ports: Ports {
+                listen: free_addr(),
+                admin: free_addr(),
+                upstream: echo.addr,
+            },
+            dir,
+            shell,
+            gateways: Vec::new(),
+            _echo: echo,
+            ran: Vec::new(),
+        }
+    }
+
+    /// Writes (or adds to) a file of the scenario. A config keeps its text (with the
+    /// scenario's addresses) and gets the scenario's listener and admin address, unless it
+    /// names them.
+    fn file(&mut self, name: &str, text: &str, append: bool) {
+        let path = self.dir.path().join(name);
+        let mut text = self.ports.apply(text);
+        if append {
+            text = std::fs::read_to_string(&path).unwrap() + "\n" + &text;
+        }
+        std::fs::write(&path, text).unwrap();
+    }
+
+    /// The config as the gateway reads it: listeners and admin address set where unset.
+    fn patch_config(&self, path: &Path) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| {
+            panic!("{}: not TOML: {e}", path.display());
+        });
+        let gateway = doc
+            .entry("gateway")
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .as_table_mut()
+            .unwrap();
+        gateway.entry("listeners").or_insert_with(|| {
+            let mut l = toml::Table::new();
+            l.insert("address".into(), self.ports.listen.to_string().into());
+            toml::Value::Array(vec![toml::Value::Table(l)])
+        });
+        let admin = gateway
+            .entry("admin")
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .as_table_mut()
+            .unwrap();
+        admin
+            .entry("address")
+            .or_insert_with(|| self.ports.admin.to_string().into());
+        // The file keeps the mode the reader gave it (the docs say `chmod 600`).
+        std::fs::write(path, toml::to_string(&doc).unwrap()).unwrap();
+    }
+
+    /// Starts `oauth-edge <args>` in the scenario's directory and waits until it serves.
+    async fn serve(&mut self, args: &str) {
+        let mut args: Vec<String> = args.split_whitespace().map(String::from).collect();
+        if args.iter().any(|a| a == "--demo") {
+            for (flag, addr) in [
+                ("--listen", self.ports.listen),
+                ("--admin-listen", self.ports.admin),
+            ] {
+                args.push(flag.into());
+                args.push(addr.to_string());
+            }
+        }
+        if let Some(i) = args.iter().position(|a| a == "--config" || a == "-c") {
+            self.patch_config(&self.dir.path().join(&args[i + 1]));
+        }
+        let addresses = self.dir.path().join("addresses.json");
+        let _ = std::fs::remove_file(&addresses);
+        let log = self
+            .dir
+            .path()
+            .join(format!("gateway-{}.log", self.gateways.len()));
+        let child = Command::new(BIN)
+            .args(&args)
+            .arg("--address-file")
+            .arg(&addresses)
+            .current_dir(self.dir.path())
+            .env_remove("OAUTH_EDGE_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        self.gateways.push(Started(child));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let healthz = format!("http://{}/healthz", self.ports.admin);
+        loop {
+            let child = &mut self.gateways.last_mut().unwrap().0;
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "[{}] oauth-edge {args:?} exited with {status}:\n{}",
+                    self.name,
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if addresses.exists() {
+                if let Ok(r) = reqwest::get(&healthz).await {
+                    if r.status() == 200 {
+                        return;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] not ready in 20 s",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs a block's commands, checking what each printed.
+    async fn run(&mut self, block: &Block) {
+        for (command, want) in commands(&block.text) {
+            let command = self.ports.apply(&command);
+            const CARGO_RUN: &str = "cargo run --release -p oauth-edge-gateway -- ";
+            if let Some(args) = command.trim().strip_prefix(CARGO_RUN) {
+                self.serve(args).await;
+                self.ran.push(format!("{}: oauth-edge {args}", block.at));
+                continue;
+            }
+            let (output, status) = self.shell.run(&command);
+            self.ran.push(format!("{}: {command}", block.at));
+            assert_eq!(
+                status, 0,
+                "[{}] {}: `{command}` failed:\n{output}",
+                self.name, block.at
+            );
+            for w in want {
+                let w = self.ports.apply(&w);
+                assert!(
+                    holds(&output, &w),
+                    "[{}] {}: `{command}` printed no line like\n  {w}\nbut:\n{output}",
+                    self.name,
+                    block.at
+                );
+            }
+        }
+    }
+}
+
+/// The packages `.ci/run` installs.
+fn ci_packages() -> Vec<String> {
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    let line = ci
+        .lines()
+        .find(|l| l.trim_start().starts_with("for pkg in "))
+        .expect(".ci/run lists its packages on a `for pkg in` line");
+    line.trim_start()["for pkg in ".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_command_runs_as_written() {
+    let ci = ci_packages();
+    let mut scenarios: BTreeMap<String, Scenario> = BTreeMap::new();
+    let mut record = Vec::new();
+    for doc in documents() {
+        for block in blocks(&doc) {
+            let Some(marker) = block.marker.clone() else {
+                assert!(
+                    block.lang != "sh",
+                    "{}: an `sh` block without a `<!-- doc-test: … -->` comment",
+                    block.at
+                );
+                continue;
+            };
+            let words: Vec<&str> = marker.split_whitespace().collect();
+            match words.as_slice() {
+                ["packages"] => {
+                    let names: Vec<&str> = block
+                        .text
+                        .split_whitespace()
+                        .skip_while(|w| *w != "install")
+                        .skip(1)
+                        .filter(|w| !w.starts_with('-'))
+                        .collect();
+                    assert!(!names.is_empty(), "{}: no packages", block.at);
+                    for n in names {
+                        assert!(
+                            ci.iter().any(|c| c == n),
+                            "{}: `{n}` is not installed by .ci/run",
+                            block.at
+                        );
+                    }
+                    record.push(format!("{}: packages checked against .ci/run", block.at));
+                }
+                ["suite"] => {
+                    let ci_text = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+                    for line in block.text.lines().filter(|l| !l.trim().is_empty()) {
+                        assert!(
+                            ci_text.contains(&format!("test_cmd='{line}'")),
+                            "{}: `{line}` is not the command .ci/run runs",
+                            block.at
+                        );
+                    }
+                    record.push(format!("{}: the command .ci/run runs", block.at));
+                }
+                ["not", "run:", ..] => {
+                    record.push(format!("{}: not run ({marker})", block.at));
+                }
+                [name, "run"] => {
+                    assert_eq!(block.lang, "sh", "{}: `run` is for sh blocks", block.at);
+                    if !scenarios.contains_key(*name) {
+                        scenarios.insert(name.to_string(), Scenario::new(name).await);
+                    }
+                    scenarios.get_mut(*name).unwrap().run(&block).await;
+                }
+                [name, verb @ ("file" | "append"), file] => {
+                    if !scenarios.contains_key(*name) {
+                        scenarios.insert(name.to_string(), Scenario::new(name).await);
+                    }
+                    let s = scenarios.get_mut(*name).unwrap();
+                    s.file(file, &block.text, *verb == "append");
+                    s.ran.push(format!("{}: {verb} {file}", block.at));
+                }
+                _ => panic!("{}: unknown doc-test comment `{marker}`", block.at),
+            }
+        }
+    }
+    for (name, s) in &scenarios {
+        assert!(
+            s.ran.iter().any(|r| !r.ends_with(".toml")),
+            "scenario {name} runs nothing"
+        );
+        record.push(format!("scenario {name}:"));
+        record.extend(s.ran.iter().map(|r| format!("  {r}")));
+    }
+    // The record of what ran, for whoever reads the test's output.
+    println!("{}", record.join("\n"));
+}
+
+#[test]
+fn expected_output_matching() {
+    assert!(holds("HTTP/1.1 200 OK\n", "HTTP/1.1 200 OK"));
+    assert!(!holds("HTTP/1.1 401 Unauthorized\n", "HTTP/1.1 200 OK"));
+    assert!(holds(
+        r#"{"access_token":"oea_x","expires_in":3600}"#,
+        r#"{"access_token":"oea_…","expires_in":3600}"#
+    ));
+    assert!(!holds(
+        r#"{"access_token":"oea_x","expires_in":60}"#,
+        r#"{"access_token":"oea_…","expires_in":3600}"#
+    ));
+    assert!(holds("a b c", "a…"));
+    assert!(!holds("xa b c", "a…"));
+    let c = commands("# prose\nA=1 \\\n  B=2\n#   out\n#    prose again\necho x\n");
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0].1, vec!["out".to_string()]);
+    assert!(c[1].1.is_empty());
+}
