@@ -2,7 +2,7 @@
 //! binary: sign-in → consent → back to the client with a code → token exchange; a denied
 //! consent; signing out; and the device flow, approved in the browser while the device polls.
 //!
-//! The screenshots in `docs/screenshots/` (shown in the README) are taken here.
+//! The screenshots in `docs/screenshots/` (shown in `docs/pages.md`) are taken here.
 
 mod browser;
 mod common;

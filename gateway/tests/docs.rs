@@ -7,20 +7,30 @@
 //! - `<!-- doc-test: SCENARIO run -->`: the block's commands run, in order, in one `bash`
 //!   session per scenario (as in one terminal), in the scenario's own directory. A command
 //!   `cargo run --release -p oauth-edge-gateway -- serve …` starts the gateway built for these
-//!   tests with those arguments, in the background, as a second terminal would. Every comment
+//!   tests with those arguments, in the background, as a second terminal would; any other
+//!   `cargo run … -- ARGS` runs that binary with `ARGS` in the shell. Every comment
 //!   line `#   text` (three spaces) after a command is a line its output must hold, with `…`
 //!   standing for anything.
 //! - `<!-- doc-test: SCENARIO file NAME -->` before any block: the block is the file `NAME`
 //!   in the scenario's directory; `SCENARIO append NAME` adds the block to it.
+//! - `<!-- doc-test: SCENARIO browser FLOW VAR USER PASSWORD -->` before a block that shows a
+//!   page's outcome: what the reader does in a browser, done in headless Chromium. It opens
+//!   the URL in the shell variable `VAR` and signs in as `USER`; `consent` then allows, checks
+//!   that the browser lands on the block's URL (`…` for anything) and sets `$CODE` in the
+//!   shell to the code in it; `device` allows the device and waits for "Device connected".
+//!   A command `NAME='…'` (a value the reader pastes from the browser) is then skipped, as
+//!   long as the browser step set `NAME`.
 //! - `<!-- doc-test: packages -->`: an `apt-get install` line; every package it names must be
 //!   one `.ci/run` installs, so the line CI proves is the line readers copy.
 //! - `<!-- doc-test: suite -->`: the README's test command, which `.ci/run` runs word for word.
 //! - `<!-- doc-test: not run: REASON -->`: said why, for the record.
 //!
-//! The documents name the gateway `127.0.0.1:8080`, the admin API `127.0.0.1:9901` and an
-//! upstream `127.0.0.1:8000`. Each scenario gets free ports instead, written over those
-//! addresses in its files, commands and expected output, and an echo server as its upstream.
+//! The documents name the gateway `127.0.0.1:8080`, the admin API `127.0.0.1:9901`, an
+//! upstream `127.0.0.1:8000` and a client application `127.0.0.1:8765`. Each scenario gets
+//! free ports instead, written over those addresses (plain and URL-encoded) in its files,
+//! commands and expected output, and echo servers as its upstream and its application.
 
+mod browser;
 mod common;
 
 use std::collections::BTreeMap;
@@ -31,6 +41,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use browser::Browser;
 use common::{free_addr, Echo, BIN};
 
 /// The project's root, where `README.md` is.
@@ -102,13 +113,29 @@ struct Ports {
     listen: SocketAddr,
     admin: SocketAddr,
     upstream: SocketAddr,
+    app: SocketAddr,
 }
 
 impl Ports {
     fn apply(&self, text: &str) -> String {
-        text.replace("127.0.0.1:8080", &self.listen.to_string())
-            .replace("127.0.0.1:9901", &self.admin.to_string())
-            .replace("127.0.0.1:8000", &self.upstream.to_string())
+        let mut text = text.to_string();
+        for (documented, port) in [
+            ("8080", self.listen.port()),
+            ("9901", self.admin.port()),
+            ("8000", self.upstream.port()),
+            ("8765", self.app.port()),
+        ] {
+            text = text
+                .replace(
+                    &format!("127.0.0.1:{documented}"),
+                    &format!("127.0.0.1:{port}"),
+                )
+                .replace(
+                    &format!("127.0.0.1%3A{documented}"),
+                    &format!("127.0.0.1%3A{port}"),
+                );
+        }
+        text
     }
 }
 
@@ -251,6 +278,7 @@ struct Scenario {
     shell: Shell,
     gateways: Vec<Started>,
     _echo: Echo,
+    _app: Echo,
     /// What was run, for the record the test prints.
     ran: Vec<String>,
 }
@@ -258,6 +286,7 @@ struct Scenario {
 impl Scenario {
     async fn new(name: &str) -> Scenario {
         let echo = Echo::start("echo").await;
+        let app = Echo::start("app").await;
         let dir = tempfile::tempdir().unwrap();
         let shell = Shell::start(dir.path());
         Scenario {
@@ -266,11 +295,13 @@ impl Scenario {
                 listen: free_addr(),
                 admin: free_addr(),
                 upstream: echo.addr,
+                app: app.addr,
             },
             dir,
             shell,
             gateways: Vec::new(),
             _echo: echo,
+            _app: app,
             ran: Vec::new(),
         }
     }
@@ -381,8 +412,23 @@ impl Scenario {
             let command = self.ports.apply(&command);
             const CARGO_RUN: &str = "cargo run --release -p oauth-edge-gateway -- ";
             if let Some(args) = command.trim().strip_prefix(CARGO_RUN) {
-                self.serve(args).await;
-                self.ran.push(format!("{}: oauth-edge {args}", block.at));
+                if args.starts_with("serve ") {
+                    self.serve(args).await;
+                    self.ran.push(format!("{}: oauth-edge {args}", block.at));
+                    continue;
+                }
+            }
+            // Any other command of the binary runs in the shell, as the binary built here.
+            let command = command.replace(CARGO_RUN, &format!("{BIN} "));
+            if let Some(name) = pasted(&command) {
+                let (_, set) = self.shell.run(&format!("[ -n \"${{{name}:-}}\" ]"));
+                assert_eq!(
+                    set, 0,
+                    "[{}] {}: `{command}` wants a value no browser step gave",
+                    self.name, block.at
+                );
+                self.ran
+                    .push(format!("{}: {name} from the browser", block.at));
                 continue;
             }
             let (output, status) = self.shell.run(&command);
@@ -403,6 +449,81 @@ impl Scenario {
             }
         }
     }
+}
+
+impl Scenario {
+    /// What the reader does in the browser (see the module's comment).
+    async fn browser(&mut self, block: &Block, flow: &str, var: &str, user: &str, password: &str) {
+        let (url, status) = self.shell.run(&format!("printf '%s\\n' \"${var}\""));
+        assert_eq!(status, 0);
+        let url = url.trim().to_string();
+        assert!(
+            url.starts_with("http://"),
+            "[{}] {}: ${var} is `{url}`",
+            self.name,
+            block.at
+        );
+        let b = Browser::start().await;
+        b.goto(&url).await;
+        if flow == "device" {
+            b.wait_text("h1", "Connect a device").await;
+            b.click("button[type=submit]").await;
+        }
+        b.wait_text("h1", "Sign in").await;
+        b.fill("#username", user).await;
+        b.fill("#password", password).await;
+        b.click("button[type=submit]").await;
+        match flow {
+            "consent" => {
+                b.wait_text("h1", "Allow access?").await;
+                b.click("button[value=allow]").await;
+                let want = self.ports.apply(block.text.trim());
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let landed = loop {
+                    let at = b.current_url().await;
+                    if holds(&at, &want) {
+                        break at;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "[{}] {}: the browser is at {at}, not at\n  {want}",
+                        self.name,
+                        block.at
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                };
+                let code = url_param(&landed, "code").expect("a code in the redirect");
+                let (_, status) = self.shell.run(&format!("CODE='{code}'"));
+                assert_eq!(status, 0);
+            }
+            "device" => {
+                b.wait_text("h1", "Connect this device?").await;
+                b.click("button[value=allow]").await;
+                b.wait_text("h1", "Device connected").await;
+            }
+            other => panic!("{}: no browser flow `{other}`", block.at),
+        }
+        b.close().await;
+        self.ran.push(format!(
+            "{}: in Chromium: {flow} as {user} at ${var}",
+            block.at
+        ));
+    }
+}
+
+/// `NAME='…'`: a value the reader pastes.
+fn pasted(command: &str) -> Option<&str> {
+    let (name, value) = command.trim().split_once('=')?;
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+    (ok && value.starts_with('\'') && value.ends_with('\'') && value.contains('…')).then_some(name)
+}
+
+/// The value of `name` in `url`'s query.
+fn url_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The packages `.ci/run` installs.
@@ -476,6 +597,12 @@ async fn every_documented_command_runs_as_written() {
                         scenarios.insert(name.to_string(), Scenario::new(name).await);
                     }
                     scenarios.get_mut(*name).unwrap().run(&block).await;
+                }
+                [name, "browser", flow, var, user, password] => {
+                    let s = scenarios
+                        .get_mut(*name)
+                        .unwrap_or_else(|| panic!("{}: scenario {name} has not started", block.at));
+                    s.browser(&block, flow, var, user, password).await;
                 }
                 [name, verb @ ("file" | "append"), file] => {
                     if !scenarios.contains_key(*name) {
