@@ -288,6 +288,8 @@ impl Scenario {
         let echo = Echo::start("echo").await;
         let app = Echo::start("app").await;
         let dir = tempfile::tempdir().unwrap();
+        // The project's scripts, where a reader in a checkout finds them.
+        std::os::unix::fs::symlink(root().join("scripts"), dir.path().join("scripts")).unwrap();
         let shell = Shell::start(dir.path());
         Scenario {
             name: name.to_string(),
@@ -646,4 +648,59 @@ fn expected_output_matching() {
     assert_eq!(c.len(), 2);
     assert_eq!(c[0].1, vec!["out".to_string()]);
     assert!(c[1].1.is_empty());
+}
+
+/// The README's prerequisites line, word for word.
+fn readme_prerequisites_line() -> String {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    readme
+        .lines()
+        .find(|l| l.starts_with("sudo apt-get update && sudo apt-get install -y build-essential"))
+        .expect("the README's prerequisites line")
+        .to_string()
+}
+
+#[test]
+fn the_prerequisites_check_names_what_is_missing() {
+    let script = root().join("scripts/check-prerequisites.sh");
+    // This machine has everything (CI installs it).
+    let ok = Command::new("sh").arg(&script).output().unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // A PATH with every tool but cmake.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["cargo", "cc", "c++", "make", "perl", "pkg-config"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        let path = String::from_utf8(found.stdout).unwrap();
+        std::os::unix::fs::symlink(path.trim(), bin.path().join(tool)).unwrap();
+    }
+    let out = Command::new("/bin/sh")
+        .arg(&script)
+        .env_clear()
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing: cmake\n"), "{err}");
+    // Its advice is the README's line.
+    assert!(err.contains(&readme_prerequisites_line()), "{err}");
+
+    // Nothing at all on the PATH: still a message, from shell builtins alone.
+    let out = Command::new("/bin/sh")
+        .arg(&script)
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo") && err.contains("rustup"), "{err}");
 }
