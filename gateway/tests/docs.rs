@@ -827,3 +827,68 @@ async fn the_service_unit_and_the_image_run_the_commands_they_name() {
     command.extend(json_words("CMD "));
     run_deployed(&command, &config, Duration::from_secs(15)).await;
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings (outside code blocks).
+fn anchors(text: &str) -> Vec<String> {
+    let mut code = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            code = !code;
+        } else if !code && line.starts_with('#') {
+            let heading = line.trim_start_matches('#');
+            if heading.starts_with(' ') {
+                out.push(anchor(heading));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_between_the_documents_resolves() {
+    assert_eq!(
+        anchor("Gateway configuration: `[gateway]`"),
+        "gateway-configuration-gateway"
+    );
+    let mut checked = 0;
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let target = &rest[..rest.find(')').unwrap()];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
+            let path = if file.is_empty() {
+                doc.clone()
+            } else {
+                doc.parent().unwrap().join(file)
+            };
+            assert!(path.exists(), "{}: no {target}", doc.display());
+            if !fragment.is_empty() {
+                let there = std::fs::read_to_string(&path).unwrap();
+                assert!(
+                    anchors(&there).iter().any(|a| a == fragment),
+                    "{}: {target}: no such heading",
+                    doc.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} links");
+}
