@@ -15,7 +15,7 @@ use crate::cache::CachedToken;
 use crate::config::{AuthMethod, Config, Require};
 use crate::credentials::IBM_CLIENT_SECRET;
 use crate::engine::Core;
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::OAuthError;
 use crate::metrics::AuthFailure;
 use crate::params::Params;
 use crate::scope::Scopes;
@@ -175,7 +175,15 @@ pub(crate) async fn admit(
                     .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
             });
             if has_bearer {
-                bearer(edge, route, &head.headers).await
+                // The route takes client credentials too: its 401 names Basic beside Bearer.
+                bearer(edge, route, &head.headers)
+                    .await
+                    .map_err(|(reason, mut r)| {
+                        if r.status() == StatusCode::UNAUTHORIZED {
+                            crate::profiles::basic_challenge_first(&mut r);
+                        }
+                        (reason, r)
+                    })
             } else {
                 Box::pin(client(edge, route, head, peer)).await
             }
@@ -354,6 +362,16 @@ fn invalid_token() -> Response<Bytes> {
     r
 }
 
+/// What a client route (and an `either` route without a Bearer token) takes: Basic, the
+/// X-IBM pair as headers or query parameters, a `client_credentials` token, a public client's
+/// id alone.
+const CLIENT_METHODS: [AuthMethod; 4] = [
+    AuthMethod::ClientSecretBasic,
+    AuthMethod::ClientSecretHeader,
+    AuthMethod::ClientCredentialsBearer,
+    AuthMethod::None,
+];
+
 async fn client(
     edge: &Core,
     route: &Route,
@@ -363,21 +381,14 @@ async fn client(
     // Passthrough bodies are never read: only the query and headers can carry credentials.
     let params = Params::parse(head.uri.query(), b"")
         .map_err(|e| (Some(AuthFailure::Malformed), crate::profiles::rfc_error(&e)))?;
-    let allowed = [
-        AuthMethod::ClientSecretBasic,
-        AuthMethod::ClientSecretHeader,
-        AuthMethod::ClientCredentialsBearer,
-        AuthMethod::None,
-    ];
     let auth = edge
-        .authenticate_client(head, &params, &allowed, true, peer)
+        .authenticate_client(head, &params, &CLIENT_METHODS, true, peer)
         .await
-        .map_err(|mut e| {
-            if e.code == ErrorCode::InvalidClient && e.challenge.is_none() {
-                e.challenge = Some(crate::error::Challenge::Basic);
-            }
+        .map_err(|e| {
+            let mut r = crate::profiles::rfc_error(&e);
+            crate::profiles::settle_challenges(&mut r, &CLIENT_METHODS, &e);
             // Counted by authenticate_client.
-            (None, crate::profiles::rfc_error(&e))
+            (None, r)
         })?;
     if !route.scopes.is_subset(&auth.client.scopes) {
         return Err((

@@ -171,7 +171,7 @@ impl Core {
     #[allow(clippy::result_large_err)]
     pub fn precheck(&self, ep: Endpoint, head: &Parts) -> Result<usize, Response<Bytes>> {
         let profile = &self.profiles[ep.profile];
-        let err = |e: OAuthError| Err(profile.error(&e));
+        let err = |e: OAuthError| Err(profile.error(ep.kind, &e));
         if self.in_maintenance() && ep.kind != EndpointKind::Metadata {
             return err(self.maintenance_error());
         }
@@ -181,16 +181,16 @@ impl Core {
                 return Ok(0);
             }
             if head.method != Method::POST {
-                return Err(method_not_allowed(profile, "GET, HEAD, POST"));
+                return Err(method_not_allowed(profile, ep.kind, "GET, HEAD, POST"));
             }
         } else if ep.kind == EndpointKind::Metadata {
             if head.method != Method::GET && head.method != Method::HEAD {
-                return Err(method_not_allowed(profile, "GET, HEAD"));
+                return Err(method_not_allowed(profile, ep.kind, "GET, HEAD"));
             }
             return Ok(0);
         }
         if head.method != Method::POST {
-            return Err(method_not_allowed(profile, "POST"));
+            return Err(method_not_allowed(profile, ep.kind, "POST"));
         }
         let h = &head.headers;
         let lengths = h.get_all(header::CONTENT_LENGTH).iter().count();
@@ -236,7 +236,7 @@ impl Core {
     /// An error for an endpoint request, in its profile's dialect (for adapters that refuse
     /// a request before the engine sees it, say when the body does not arrive in time).
     pub fn endpoint_error(&self, ep: Endpoint, e: &OAuthError) -> Response<Bytes> {
-        self.profiles[ep.profile].error(e)
+        self.profiles[ep.profile].error(ep.kind, e)
     }
 
     /// Answers an endpoint request whose head passed [`Core::precheck`](crate::engine::Core::precheck).
@@ -276,7 +276,7 @@ impl Core {
                 }
             },
         };
-        result.unwrap_or_else(|e| profile.error(&e))
+        result.unwrap_or_else(|e| profile.error(ep.kind, &e))
     }
 
     /// Decides whether a passthrough request may go on, and as whom.
@@ -511,8 +511,13 @@ fn host(head: &Parts) -> Option<&str> {
         .map(|h| crate::target::split_port(h).map_or(h, |(name, _)| name))
 }
 
-fn method_not_allowed(profile: &Profile, allow: &'static str) -> Response<Bytes> {
+fn method_not_allowed(
+    profile: &Profile,
+    kind: EndpointKind,
+    allow: &'static str,
+) -> Response<Bytes> {
     let mut r = profile.error(
+        kind,
         &OAuthError::invalid_request("method not allowed")
             .with_status(StatusCode::METHOD_NOT_ALLOWED),
     );

@@ -73,12 +73,17 @@ impl ErrorCode {
     }
 }
 
-/// How the client authenticated, when it matters for the error's `WWW-Authenticate`.
+/// The HTTP authentication scheme of the credentials an error refused.
+///
+/// The answer's `WWW-Authenticate` does not repeat it: a 401 names every scheme the endpoint
+/// accepts (see [`crate::profiles::Profile::error`]). It tells the Bearer challenge whether a
+/// token was sent (then `error="invalid_token"`, RFC 6750 3.1) or could not be read
+/// (`error="invalid_request"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Challenge {
-    /// The client used HTTP Basic: answer `WWW-Authenticate: Basic`.
+    /// HTTP Basic.
     Basic,
-    /// The client used a Bearer token: answer `WWW-Authenticate: Bearer`.
+    /// A Bearer token.
     Bearer,
 }
 
@@ -91,7 +96,8 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
     /// The status when it differs from [`ErrorCode::status`] (405, 413, 415, 429, …).
     pub status: Option<StatusCode>,
-    /// A `WWW-Authenticate` challenge to add.
+    /// The scheme of the refused credentials, if they came in an HTTP scheme (see
+    /// [`Challenge`]).
     pub challenge: Option<Challenge>,
     /// Seconds for `Retry-After` (429, 503).
     pub retry_after: Option<u32>,
@@ -181,7 +187,7 @@ impl OAuthError {
         self
     }
 
-    /// Sets the challenge.
+    /// Records the scheme of the refused credentials.
     pub fn with_challenge(mut self, challenge: Option<Challenge>) -> Self {
         self.challenge = challenge;
         self

@@ -275,7 +275,8 @@ async fn wrong_password_and_deny() {
     let again = b
         .submit(&sign_in, &[("username", "alice"), ("password", "nope")])
         .await;
-    assert_eq!(again.status, 401);
+    // 400, not 401: no HTTP authentication scheme applies to the form.
+    assert_eq!(again.status, 400);
     assert!(again.body.contains("role=\"alert\""));
     assert!(again.cookie("oauth_edge_session").is_none());
     assert!(!again.body.contains("nope"), "the password is never echoed");
@@ -1104,7 +1105,7 @@ async fn failed_sign_ins_are_throttled_per_address() {
         let p = b
             .submit(&page, &[("username", "alice"), ("password", "guess")])
             .await;
-        assert_eq!(p.status, 401, "attempt {i}");
+        assert_eq!(p.status, 400, "attempt {i}");
     }
     // Now even the right password waits: the form is not checked at all.
     let p = b

@@ -1,6 +1,6 @@
 //! The axum `Identity` extractor (feature `axum`): handlers get the caller's identity, an
-//! anonymous route gets `None` from `Option<Identity>`, and a router without the layer says
-//! what is missing.
+//! anonymous route gets `None` from `Option<Identity>`, and a router without the layer, or
+//! `Identity` on a route that requires nothing, says what is wrong.
 #![cfg(feature = "axum")]
 
 mod common;
@@ -38,6 +38,7 @@ async fn handlers_extract_the_identity() {
     let app = Router::new()
         .route("/api/who", get(who))
         .route("/public/who", get(maybe))
+        .route("/public/strict", get(who))
         .layer(OAuthEdgeLayer::new(s.edge.clone()));
     let base = serve(app).await;
     let http = reqwest::Client::new();
@@ -54,6 +55,17 @@ async fn handlers_extract_the_identity() {
     let r = http.get(format!("{base}/public/who")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "anonymous");
+
+    // `Identity` on a route that requires nothing can never be had: no credentials are read
+    // there. A wiring mistake, said as such; not a 401 asking for credentials.
+    let r = http
+        .get(format!("{base}/public/strict"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.headers().get("www-authenticate").is_none());
+    assert!(r.text().await.unwrap().contains("Option<Identity>"));
 
     // Without a token the layer refuses before the handler runs.
     let r = http.get(format!("{base}/api/who")).send().await.unwrap();

@@ -1105,18 +1105,20 @@ async fn authorize_errors_without_a_valid_redirect_uri_are_json() {
             400,
             "invalid_request",
         ),
-        // An unknown client: 401 ("The client credentials were invalid").
+        // An unknown client: invalid_client ("The client credentials were invalid"). NPR says
+        // 401; a 401 must carry a challenge, and a page a browser opens takes no HTTP scheme
+        // (a Basic challenge would have the browser ask for a password): 400.
         (
             &[
                 ("client_id", "nobody"),
                 ("redirect_uri", THIRD_CB),
                 ("response_type", "code"),
             ],
-            401,
+            400,
             "invalid_client",
         ),
         // "The client credentials were invalid (i.e., the redirect_uri does not match what we
-        // have stored for this client)": 401.
+        // have stored for this client)": invalid_client, 400 as above.
         (
             &[
                 ("client_id", THIRD.0),
@@ -1124,7 +1126,7 @@ async fn authorize_errors_without_a_valid_redirect_uri_are_json() {
                 ("response_type", "code"),
                 ("state", "st"),
             ],
-            401,
+            400,
             "invalid_client",
         ),
         // Another client's redirect_uri.
@@ -1134,7 +1136,7 @@ async fn authorize_errors_without_a_valid_redirect_uri_are_json() {
                 ("redirect_uri", TRUSTED_CB),
                 ("response_type", "code"),
             ],
-            401,
+            400,
             "invalid_client",
         ),
         // No redirect_uri and two registered: nowhere to send the error.

@@ -265,38 +265,45 @@ async fn each_revoke_endpoint_answers_in_its_own_dialect() {
         assert_eq!(data(&gw, t).await, 401, "{path}");
     }
 
-    // A client that does not prove itself: IBM's document has no `invalid_client`.
+    // A client that does not prove itself: IBM's document has no `invalid_client`. Each 401
+    // names the HTTP schemes its endpoint takes; Kustvakt's takes none, and answers 400.
     let invalid =
         r#"{"error":"invalid_client","error_description":"client authentication failed"}"#;
+    let basic = r#"Basic realm="oauth-edge""#;
     let failed = [
         (
             RFC_REVOKE,
             Auth::Basic(("svc", "wrong")),
             401,
             invalid.to_string(),
+            vec![basic, r#"Bearer realm="oauth-edge""#],
         ),
         (
             NPR_REVOKE,
             Auth::Bearer("oea_forged"),
             401,
             invalid.to_string(),
+            vec![r#"Bearer realm="oauth-edge", error="invalid_token""#],
         ),
         (
             IBM_REVOKE,
             Auth::Ibm(("svc", "wrong")),
             401,
             invalid.replace("invalid_client", "unauthorized_client"),
+            vec![basic],
         ),
         (
             KUSTVAKT_REVOKE,
             Auth::Form(("svc", "wrong")),
-            401,
+            400,
             invalid.to_string(),
+            vec![],
         ),
     ];
     let victim = gw.client_token(SVC, None).await;
-    for (path, auth, status, body) in failed {
+    for (path, auth, status, body, want) in failed {
         let r = post(&gw, path, auth, &[("token", &victim)]).await;
+        assert_eq!(challenges(&r), want, "{path}");
         assert_eq!(text(r).await, (status, body), "{path}");
     }
 
@@ -349,7 +356,8 @@ async fn a_client_revokes_only_where_its_authentication_is_accepted() {
         r#"{"error":"unauthorized_client","error_description":"client authentication failed"}"#;
     let not_here = "this authentication method is not allowed for this client here";
 
-    // Basic only: IBM takes Basic; Kustvakt takes form fields only.
+    // Basic only: IBM takes Basic; Kustvakt takes form fields only, no HTTP scheme, so its
+    // refusals are 400.
     let t = gw.client_token(BASIC_ONLY, None).await;
     let r = post(
         &gw,
@@ -358,7 +366,7 @@ async fn a_client_revokes_only_where_its_authentication_is_accepted() {
         &[("token", &t)],
     )
     .await;
-    let v = assert_error(r, 401, "invalid_client").await;
+    let v = assert_error(r, 400, "invalid_client").await;
     assert_eq!(v["error_description"], not_here);
     let r = post(
         &gw,
@@ -367,7 +375,7 @@ async fn a_client_revokes_only_where_its_authentication_is_accepted() {
         &[("token", &t)],
     )
     .await;
-    assert_error(r, 401, "invalid_client").await;
+    assert_error(r, 400, "invalid_client").await;
     assert_eq!(data(&gw, &t).await, 200);
     let r = post(&gw, IBM_REVOKE, Auth::Basic(BASIC_ONLY), &[("token", &t)]).await;
     assert_eq!(text(r).await, (200, r#"{"status":"success"}"#.to_string()));
@@ -437,6 +445,206 @@ async fn a_client_revokes_only_where_its_authentication_is_accepted() {
     let r = post(&gw, KUSTVAKT_REVOKE, Auth::Public("pub"), &[("token", &t)]).await;
     assert_eq!(text(r).await, (200, String::new()));
     assert_eq!(data(&gw, &t).await, 401);
+}
+
+// ---------------------------------------------------------------------------------------
+// Every 401 carries a challenge
+
+const ADMIN_TOKEN: &str = "admin-token-for-the-challenge-walk-0123";
+
+/// The four profiles and a client route, with the admin API on.
+async fn all_with_admin() -> (Echo, Gateway) {
+    let echo = Echo::start("echo").await;
+    let s = Setup::new();
+    let gateway = s.gateway("").replace(
+        "[gateway.admin]\n",
+        &format!("[gateway.admin]\ntoken = \"{ADMIN_TOKEN}\"\n"),
+    );
+    let routes = "\n[[routes]]\npath = \"/client\"\nrequire = \"client\"\nupstream = \"echo\"\n";
+    let config = format!(
+        "{}{CLIENTS}{MORE}{routes}{PROFILES}{gateway}{}",
+        s.head(),
+        upstream("echo", &[echo.addr], "")
+    );
+    let gw = s.launch(&config).await;
+    (echo, gw)
+}
+
+/// The walk of `tests/challenges.rs`, through the binary: each endpoint of each profile and a
+/// client route, with each kind of failing credentials. Every 401 names the schemes its
+/// endpoint accepts, one `WWW-Authenticate` line each, as the engine made them; Kustvakt's
+/// revoke (form fields only) answers 400; the admin API's 401 names its Bearer realm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_401_through_the_gateway_carries_the_endpoints_challenges() {
+    let (echo, gw) = all_with_admin().await;
+    let hits = echo.hits();
+    let revoked = gw.client_token(SVC, None).await;
+    let r = post(&gw, RFC_REVOKE, Auth::Basic(SVC), &[("token", &revoked)]).await;
+    assert_eq!(r.status(), 200);
+
+    const BASIC: &str = r#"Basic realm="oauth-edge""#;
+    const BEARER: &str = r#"Bearer realm="oauth-edge""#;
+    const BEARER_INVALID: &str = r#"Bearer realm="oauth-edge", error="invalid_token""#;
+    // (endpoint, form, status, error, challenges, challenges when a token was sent)
+    type Row = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        u16,
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    let grant: &[(&str, &str)] = &[("grant_type", "client_credentials")];
+    let token: &[(&str, &str)] = &[("token", "oea_not-a-token")];
+    let rows: [Row; 9] = [
+        (
+            "/oauth2/token",
+            grant,
+            401,
+            "invalid_client",
+            &[BASIC],
+            &[BASIC],
+        ),
+        (
+            RFC_REVOKE,
+            token,
+            401,
+            "invalid_client",
+            &[BASIC, BEARER],
+            &[BASIC, BEARER_INVALID],
+        ),
+        (
+            "/oauth2/introspect",
+            token,
+            401,
+            "invalid_client",
+            &[BASIC, BEARER],
+            &[BASIC, BEARER_INVALID],
+        ),
+        (
+            "/oauth2/device_authorization",
+            &[],
+            401,
+            "invalid_client",
+            &[BASIC],
+            &[BASIC],
+        ),
+        (
+            "/authorization/v2/token",
+            grant,
+            401,
+            "invalid_client",
+            &[BASIC],
+            &[BASIC],
+        ),
+        (
+            NPR_REVOKE,
+            token,
+            401,
+            "invalid_client",
+            &[BEARER],
+            &[BEARER_INVALID],
+        ),
+        (
+            "/authorization/v2/device",
+            &[],
+            401,
+            "invalid_client",
+            &[BASIC],
+            &[BASIC],
+        ),
+        (
+            IBM_REVOKE,
+            token,
+            401,
+            "unauthorized_client",
+            &[BASIC],
+            &[BASIC],
+        ),
+        (KUSTVAKT_REVOKE, token, 400, "invalid_client", &[], &[]),
+    ];
+    let mut mismatches = Vec::new();
+    for (path, form, status, error, plain, with_token) in rows {
+        let tries: [(&str, Option<Auth>, &[&str]); 6] = [
+            ("wrong Basic", Some(Auth::Basic(("svc", "wrong"))), plain),
+            (
+                "wrong form secret",
+                Some(Auth::Form(("svc", "wrong"))),
+                plain,
+            ),
+            ("unknown client", Some(Auth::Form(("nobody", "x"))), plain),
+            ("wrong X-IBM pair", Some(Auth::Ibm(("svc", "wrong"))), plain),
+            ("revoked Bearer", Some(Auth::Bearer(&revoked)), with_token),
+            ("nothing", None, plain),
+        ];
+        for (what, auth, want) in tries {
+            let r = match auth {
+                Some(a) => post(&gw, path, a, form).await,
+                None => gw.http.post(gw.url(path)).form(form).send().await.unwrap(),
+            };
+            let got: Vec<String> = challenges(&r).iter().map(|c| c.to_string()).collect();
+            let (s, v) = status_json(r).await;
+            if (s, v["error"].as_str()) != (status, Some(error)) || got != want {
+                mismatches.push(format!(
+                    "{path} × {what}: {s} {v} {got:?}, expected {status} {error} {want:?}"
+                ));
+            }
+        }
+    }
+    // A client route takes Basic, the X-IBM pair and a client_credentials token.
+    for (what, r, want) in [
+        (
+            "client route, wrong Basic",
+            gw.http
+                .get(gw.url("/client/x"))
+                .basic_auth("svc", Some("wrong"))
+                .send()
+                .await
+                .unwrap(),
+            [BASIC, BEARER],
+        ),
+        (
+            "client route, revoked Bearer",
+            gw.get_bearer("/client/x", &revoked).await,
+            [BASIC, BEARER_INVALID],
+        ),
+    ] {
+        let (s, got) = (r.status().as_u16(), challenges(&r));
+        if (s, &got[..]) != (401, &want[..]) {
+            mismatches.push(format!("{what}: {s} {got:?}, expected 401 {want:?}"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert_eq!(echo.hits(), hits, "a refused request reached the upstream");
+
+    // The admin API: its own realm, a Bearer token.
+    let url = format!("http://{}/admin/clients", gw.setup.admin);
+    for r in [
+        gw.http.get(&url).send().await.unwrap(),
+        gw.http.get(&url).bearer_auth("wrong").send().await.unwrap(),
+        gw.http
+            .get(&url)
+            .basic_auth("svc", Some("wrong"))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(r.status(), 401);
+        assert_eq!(challenges(&r), [r#"Bearer realm="oauth-edge-admin""#]);
+    }
+    let r = gw
+        .http
+        .get(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -114,8 +114,9 @@ pub(super) async fn authorize_post(req: &Request<'_>, out: &mut Out) -> Response
                 too_many("Too many failed sign-ins. Wait a minute, then try again.")
             }
             Ok(SignIn::Wrong) => {
+                // 400, not 401: no HTTP authentication scheme applies to a form.
                 let msg = "The username or password is not right.";
-                sign_in_page(req, out, &request, Some(msg), StatusCode::UNAUTHORIZED).await
+                sign_in_page(req, out, &request, Some(msg), StatusCode::BAD_REQUEST).await
             }
             Err(e) => error_page(&e.into()),
         };
@@ -388,7 +389,11 @@ pub(super) async fn client_of(edge: &Core, request: &AuthzRequest) -> Result<Arc
 
 pub(super) fn refuse(edge: &Core, dialect: AuthorizeDialect, refusal: Refusal) -> Response<Bytes> {
     match refusal {
-        Refusal::Page(e) if dialect.refuses_as_json() => crate::profiles::npr_error(&e),
+        Refusal::Page(e) if dialect.refuses_as_json() => {
+            let mut r = crate::profiles::npr_error(&e);
+            refused(&mut r, &e);
+            r
+        }
         Refusal::Page(e) => error_page(&e),
         Refusal::Redirect(target, state, e, dialect) => error_redirect(
             edge,

@@ -124,7 +124,8 @@ pub(super) async fn device_code_step(
                     client_name,
                     sealed_code,
                     Some(msg),
-                    StatusCode::UNAUTHORIZED,
+                    // 400, not 401: no HTTP authentication scheme applies to a form.
+                    StatusCode::BAD_REQUEST,
                 );
             }
             Err(e) => return error_page(&e.into()),

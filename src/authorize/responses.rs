@@ -291,8 +291,16 @@ pub(crate) fn error_page(e: &OAuthError) -> Response<Bytes> {
             error_description: Some(e.description.to_string()),
         }),
     );
-    crate::profiles::rfc_decorate(&mut r, e);
+    refused(&mut r, e);
     r
+}
+
+/// Settles the headers and status of a refusal by a page: `Retry-After` where due, and, as a
+/// page accepts no HTTP authentication scheme, a 400 where the error would be a 401 (a Basic
+/// challenge would make the browser ask for a password that nothing here reads).
+pub(super) fn refused(r: &mut Response<Bytes>, e: &OAuthError) {
+    crate::profiles::rfc_decorate(r, e);
+    crate::profiles::settle_challenges(r, &[], e);
 }
 
 pub(super) fn bad_verifier() -> Response<Bytes> {

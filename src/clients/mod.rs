@@ -456,7 +456,7 @@ impl ClientRegistry {
         allowed: &[AuthMethod],
         peer: Option<IpAddr>,
     ) -> Result<Authenticated, OAuthError> {
-        let challenge = presented.challenge(allowed);
+        let challenge = presented.scheme();
         let fail = |d: &'static str| OAuthError::invalid_client(d).with_challenge(challenge);
         match presented {
             Presented::Nothing => {
@@ -540,13 +540,10 @@ impl Source {
 }
 
 impl Presented {
-    /// The `WWW-Authenticate` challenge an `invalid_client` answer carries: the scheme the
-    /// caller tried, or, at an endpoint that takes only a Bearer token (NPR's revoke), Bearer
-    /// whatever was tried (RFC 7235 3.1).
-    pub fn challenge(&self, allowed: &[AuthMethod]) -> Option<Challenge> {
-        if allowed == [AuthMethod::ClientCredentialsBearer] {
-            return Some(Challenge::Bearer);
-        }
+    /// The HTTP authentication scheme the credentials came in, if any: Basic or Bearer. The
+    /// answer to a failure names the schemes the endpoint accepts; this tells whether the
+    /// Bearer one is told that a token was refused (RFC 6750 3.1).
+    pub fn scheme(&self) -> Option<Challenge> {
         match self {
             Presented::Secret {
                 source: Source::Basic,

@@ -12,7 +12,10 @@ pub enum IdentityRejection {
     /// The request did not pass through [`OAuthEdgeLayer`](super::OAuthEdgeLayer): a
     /// wiring mistake, answered 500 with a message that says so.
     MissingLayer,
-    /// The route requires nothing, so the caller has no identity.
+    /// The route requires nothing, so the caller has no identity, and none could be had: the
+    /// layer reads no credentials there. A wiring mistake too (require something of the route,
+    /// or take `Option<Identity>`), answered 500 with a message that says so; a 401 would ask
+    /// the client for credentials that nothing on this route reads.
     Anonymous,
 }
 
@@ -26,12 +29,10 @@ impl IntoResponse for IdentityRejection {
             )
                 .into_response(),
             IdentityRejection::Anonymous => (
-                StatusCode::UNAUTHORIZED,
-                [(
-                    http::header::WWW_AUTHENTICATE,
-                    "Bearer realm=\"oauth-edge\"",
-                )],
-                "this route admits anonymous callers; use Option<Identity>",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Identity extractor used on a route that requires nothing (require = \"none\"), \
+                 where callers have no identity; require something of the route, or take \
+                 Option<Identity>",
             )
                 .into_response(),
         }

@@ -33,11 +33,7 @@ pub(super) fn error(e: &OAuthError) -> Response<Bytes> {
         mapped.code = ErrorCode::UnauthorizedClient;
         mapped.status = Some(mapped.status.unwrap_or(StatusCode::UNAUTHORIZED));
     }
-    let mut resp = super::rfc::error(&mapped);
-    // The challenge is worded from the original error: a Bearer challenge's code must be one
-    // of RFC 6750's (`invalid_token`), which `unauthorized_client` is not.
-    super::rfc::decorate(&mut resp, e);
-    resp
+    super::rfc::error(&mapped)
 }
 
 /// `RevokeTokenResponse`.

@@ -4,11 +4,13 @@
 //! A profile is mounted at a base path. `rfc` speaks RFC 6749/7009/7662/8414; the seed
 //! systems' profiles reproduce what their clients already expect.
 
+mod challenge;
 mod ibm;
 mod kustvakt;
 mod npr;
 mod rfc;
 
+pub(crate) use challenge::{basic_first as basic_challenge_first, settle as settle_challenges};
 pub(crate) use npr::error as npr_error;
 pub(crate) use rfc::decorate as rfc_decorate;
 pub(crate) use rfc::error as rfc_error;
@@ -213,13 +215,17 @@ impl Profile {
         }
     }
 
-    /// Renders an error in the profile's dialect.
-    pub fn error(&self, e: &OAuthError) -> Response<Bytes> {
-        match self.kind {
+    /// Renders an error of the endpoint `kind` in the profile's dialect. A 401 carries one
+    /// `WWW-Authenticate` challenge per HTTP scheme the endpoint accepts; where it accepts
+    /// none, the answer is a 400 instead (see `challenge.rs`).
+    pub fn error(&self, kind: EndpointKind, e: &OAuthError) -> Response<Bytes> {
+        let mut resp = match self.kind {
             ProfileKind::Rfc | ProfileKind::Kustvakt => rfc::error(e),
             ProfileKind::Npr => npr::error(e),
             ProfileKind::Ibm => ibm::error(e),
-        }
+        };
+        challenge::settle(&mut resp, self.auth_methods(kind), e);
+        resp
     }
 
     /// The answer to a successful revocation.

@@ -5,7 +5,7 @@ use http::{header, HeaderValue, Response};
 
 use super::EndpointKind;
 use crate::config::AuthMethod;
-use crate::error::{Challenge, OAuthError};
+use crate::error::OAuthError;
 
 pub(super) const ROUTES: &[(&str, EndpointKind)] = &[
     ("/token", EndpointKind::Token),
@@ -48,7 +48,8 @@ pub(super) fn auth_methods(kind: EndpointKind) -> &'static [AuthMethod] {
     }
 }
 
-/// `{"error": …, "error_description": …}` with RFC 6749 5.2's status and headers.
+/// `{"error": …, "error_description": …}` with RFC 6749 5.2's status and headers (the
+/// challenges are settled by the endpoint's profile: see [`super::challenge`]).
 pub(crate) fn error(e: &OAuthError) -> Response<Bytes> {
     let body = serde_json::json!({
         "error": e.code.as_str(),
@@ -59,32 +60,10 @@ pub(crate) fn error(e: &OAuthError) -> Response<Bytes> {
     resp
 }
 
-/// Adds `WWW-Authenticate` and `Retry-After` where the error calls for them.
+/// Adds `Retry-After` where the error calls for it.
 pub(crate) fn decorate(resp: &mut Response<Bytes>, e: &OAuthError) {
-    let h = resp.headers_mut();
-    match e.challenge {
-        Some(Challenge::Basic) => {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"oauth-edge\""),
-            );
-        }
-        Some(Challenge::Bearer) => {
-            let v = format!(
-                "Bearer realm=\"oauth-edge\", error=\"{}\"",
-                if e.code == crate::error::ErrorCode::InvalidClient {
-                    "invalid_token"
-                } else {
-                    e.code.as_str()
-                }
-            );
-            if let Ok(v) = HeaderValue::from_str(&v) {
-                h.insert(header::WWW_AUTHENTICATE, v);
-            }
-        }
-        None => {}
-    }
     if let Some(s) = e.retry_after {
-        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
 }

@@ -743,6 +743,15 @@ pub fn header<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     r.headers().get(name).map(|v| v.to_str().unwrap())
 }
 
+/// Every `WWW-Authenticate` value, in order.
+pub fn challenges(r: &reqwest::Response) -> Vec<&str> {
+    r.headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect()
+}
+
 /// Asserts the RFC 6749 5.1 cache headers.
 pub fn assert_no_store(r: &reqwest::Response) {
     assert_eq!(header(r, "cache-control"), Some("no-store"));
