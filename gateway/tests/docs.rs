@@ -311,9 +311,8 @@ impl Scenario {
         }
     }
 
-    /// Writes (or adds to) a file of the scenario. A config keeps its text (with the
-    /// scenario's addresses) and gets the scenario's listener and admin address, unless it
-    /// names them.
+    /// Writes (or adds to) a file of the scenario, with the scenario's addresses. A config
+    /// gets its listener and admin address when it is served (`patch_config`).
     fn file(&mut self, name: &str, text: &str, append: bool) {
         let path = self.dir.path().join(name);
         let mut text = self.ports.apply(text);
@@ -533,6 +532,14 @@ fn url_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The scenario `name`, started on its first use.
+async fn scenario<'a>(all: &'a mut BTreeMap<String, Scenario>, name: &str) -> &'a mut Scenario {
+    if !all.contains_key(name) {
+        all.insert(name.to_string(), Scenario::new(name).await);
+    }
+    all.get_mut(name).unwrap()
+}
+
 /// The packages `.ci/run` installs.
 fn ci_packages() -> Vec<String> {
     let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
@@ -600,10 +607,7 @@ async fn every_documented_command_runs_as_written() {
                 }
                 [name, "run"] => {
                     assert_eq!(block.lang, "sh", "{}: `run` is for sh blocks", block.at);
-                    if !scenarios.contains_key(*name) {
-                        scenarios.insert(name.to_string(), Scenario::new(name).await);
-                    }
-                    scenarios.get_mut(*name).unwrap().run(&block).await;
+                    scenario(&mut scenarios, name).await.run(&block).await;
                 }
                 [name, "browser", flow, var, user, password] => {
                     let s = scenarios
@@ -612,10 +616,7 @@ async fn every_documented_command_runs_as_written() {
                     s.browser(&block, flow, var, user, password).await;
                 }
                 [name, verb @ ("file" | "append"), file] => {
-                    if !scenarios.contains_key(*name) {
-                        scenarios.insert(name.to_string(), Scenario::new(name).await);
-                    }
-                    let s = scenarios.get_mut(*name).unwrap();
+                    let s = scenario(&mut scenarios, name).await;
                     s.file(file, &block.text, *verb == "append");
                     s.ran.push(format!("{}: {verb} {file}", block.at));
                 }
@@ -752,10 +753,22 @@ async fn run_deployed(command: &[String], config: &Path, stop_within: Duration) 
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Serving, not only listening: the address file appears once the sockets listen, before
+    // the server has set up its signal handling; `/healthz` answers once it serves.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !addresses.exists() {
+    loop {
         assert!(child.try_wait().unwrap().is_none(), "{args:?} exited");
-        assert!(Instant::now() < deadline, "{args:?} did not listen");
+        assert!(Instant::now() < deadline, "{args:?} did not serve");
+        if let Ok(text) = std::fs::read_to_string(&addresses) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let healthz = format!("http://{}/healthz", v["admin"].as_str().unwrap());
+            if reqwest::get(&healthz)
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                break;
+            }
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let killed = Command::new("kill")

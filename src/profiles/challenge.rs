@@ -60,7 +60,6 @@ pub(crate) fn settle(resp: &mut Response<Bytes>, methods: &[AuthMethod], e: &OAu
     let schemes = Schemes::of(methods);
     let token_sent = e.challenge == Some(Challenge::Bearer);
     let status = resp.status();
-    resp.headers_mut().remove(WWW_AUTHENTICATE);
     if status == StatusCode::UNAUTHORIZED {
         if schemes.is_empty() {
             *resp.status_mut() = StatusCode::BAD_REQUEST;
